@@ -1,0 +1,1 @@
+"""Identity and sessions: OIDC login, bearer validation, the session store."""

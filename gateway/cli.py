@@ -1,0 +1,37 @@
+"""``oscar-gateway serve [--host] [--port]``: run the gateway from GATEWAY_* settings."""
+
+from __future__ import annotations
+
+import argparse
+
+import uvicorn
+
+from gateway.app import create_app
+from gateway.settings import Settings
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="oscar-gateway")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the gateway (settings from GATEWAY_* variables)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    args = parser.parse_args(argv)
+
+    settings = Settings()
+    app = create_app(settings)
+    # The prefix comes from one place only: uvicorn's root_path (see gradio-notes.md).
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        root_path=settings.root_path,
+        proxy_headers=True,
+        forwarded_allow_ips=",".join(settings.trusted_proxies),
+        timeout_graceful_shutdown=5,
+        log_level=settings.log_level.lower(),
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The gateway's client of OSCAR's HTTP API and MinIO storage."""

@@ -1,0 +1,1 @@
+"""oscar_local."""

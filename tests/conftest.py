@@ -1,0 +1,3 @@
+"""Shared fixtures live in tests/fixtures/, one module per real thing we start."""
+
+pytest_plugins: list[str] = []
