@@ -1,3 +1,5 @@
 """Shared fixtures live in tests/fixtures/, one module per real thing we start."""
 
-pytest_plugins: list[str] = []
+pytest_plugins = [
+    "tests.fixtures.issuer",
+]
