@@ -10,6 +10,7 @@ import httpx
 from fastapi import FastAPI
 
 from gateway.errorpages import install_error_handlers
+from gateway.metrics import Metrics
 from gateway.settings import Settings
 
 log = logging.getLogger("gateway")
@@ -33,6 +34,7 @@ def create_app(settings: Settings) -> FastAPI:
         openapi_url=None,
     )
     app.state.settings = settings
+    app.state.metrics = Metrics()
     install_error_handlers(app)
     return app
 
