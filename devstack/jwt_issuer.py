@@ -47,11 +47,20 @@ class JwtIssuer:
         self._server.shutdown()
         self._server.server_close()
 
-    def sign(self, claims: dict[str, Any], *, ttl: int = 300, headers: dict[str, Any] | None = None) -> str:
+    def sign(
+        self, claims: dict[str, Any], *, ttl: int = 300, headers: dict[str, Any] | None = None
+    ) -> str:
         """A token with ``iss``, ``iat``, ``exp`` filled in unless ``claims`` sets them."""
         now = int(time.time())
         body = {"iss": self.issuer, "iat": now, "exp": now + ttl, **claims}
-        return str(jwt.encode(body, self.private_pem, algorithm="RS256", headers={"kid": self.kid, **(headers or {})}))
+        return str(
+            jwt.encode(
+                body,
+                self.private_pem,
+                algorithm="RS256",
+                headers={"kid": self.kid, **(headers or {})},
+            )
+        )
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         issuer = self

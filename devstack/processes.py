@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -52,6 +53,7 @@ class ManagedProcess:
     lines: deque[str] = field(default_factory=lambda: deque(maxlen=2000))
     _proc: subprocess.Popen[str] | None = None
     _ready_event: threading.Event = field(default_factory=threading.Event)
+    _pump_thread: threading.Thread | None = None
 
     def start(self) -> ManagedProcess:
         env = {**os.environ, **(self.env or {})}
@@ -67,7 +69,8 @@ class ManagedProcess:
             cwd=self.cwd,
             start_new_session=True,
         )
-        threading.Thread(target=self._pump, daemon=True).start()
+        self._pump_thread = threading.Thread(target=self._pump, daemon=True)
+        self._pump_thread.start()
         if not self._ready_event.wait(self.timeout):
             output = self.output()
             self.stop()
@@ -88,6 +91,8 @@ class ManagedProcess:
                 if match:
                     self.ready_value = match.group(1) if match.groups() else match.group(0)
                     self._ready_event.set()
+        # EOF: the child is gone; close our end so no ResourceWarning fires later.
+        self._proc.stdout.close()
         self._ready_event.set()  # exited: unblock start(), which then reports the output
 
     def output(self) -> str:
@@ -103,27 +108,31 @@ class ManagedProcess:
 
     def stop(self, *, timeout: float = 10.0) -> None:
         """SIGTERM the process group, then SIGKILL what is left after ``timeout``."""
-        if self._proc is None or self._proc.poll() is not None:
-            return
-        self._signal(signal.SIGTERM)
-        try:
-            self._proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self._signal(signal.SIGKILL)
-            self._proc.wait(5)
+        if self._proc is not None and self._proc.poll() is None:
+            self._signal(signal.SIGTERM)
+            try:
+                self._proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self._signal(signal.SIGKILL)
+                self._proc.wait(5)
+        self._drain()
 
     def kill(self) -> None:
         """SIGKILL at once: a crash, for fault tests."""
         if self._proc is not None and self._proc.poll() is None:
             self._signal(signal.SIGKILL)
             self._proc.wait(5)
+        self._drain()
+
+    def _drain(self) -> None:
+        # The pump closes the pipe at EOF; wait for it so no ResourceWarning fires later.
+        if self._pump_thread is not None:
+            self._pump_thread.join(5)
 
     def _signal(self, sig: int) -> None:
         assert self._proc is not None
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self._proc.pid, sig)
-        except ProcessLookupError:
-            pass
 
     def __enter__(self) -> ManagedProcess:
         return self.start()

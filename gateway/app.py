@@ -9,8 +9,17 @@ from contextlib import AsyncExitStack, asynccontextmanager
 import httpx
 from fastapi import FastAPI
 
+from auth.setup import install_auth, open_auth
+from gateway.api import api_lifespan, install_api
 from gateway.errorpages import install_error_handlers
+from gateway.health import install_health
 from gateway.metrics import Metrics
+from gateway.mounts import install_uis
+from gateway.observability import forward_request_id, install_observability
+from gateway.oscar.client import OscarClient
+from gateway.oscar.jobs import JobRunner
+from gateway.oscar.storage import Storage
+from gateway.portal import install_portal
 from gateway.settings import Settings
 
 log = logging.getLogger("gateway")
@@ -24,6 +33,17 @@ def create_app(settings: Settings) -> FastAPI:
         async with AsyncExitStack() as stack:
             http = await stack.enter_async_context(_http_client(settings))
             app.state.http = http
+            forward_request_id(http, settings.oscar.url)
+            # OSCAR: API client, S3 side (one aioboto3 session), async invoker (gateway/oscar/).
+            app.state.oscar = OscarClient(http, settings.oscar)
+            app.state.storage = Storage(endpoint_override=settings.oscar.s3_endpoint)
+            app.state.jobs = JobRunner(app.state.oscar, app.state.storage, settings.oscar)
+            # Auth: session store, bearer validator (JWKS cache), OIDC client (auth/setup.py).
+            await open_auth(app, settings, http, stack)
+            # REST API: job store + follower resuming unfinished jobs (gateway/api/).
+            await stack.enter_async_context(api_lifespan(app, settings))
+            # UIs: lifespan tasks of the lazily mounted Gradio apps, closed at exit.
+            await stack.enter_async_context(app.state.uis.running())
             yield
 
     app = FastAPI(
@@ -36,6 +56,13 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     app.state.metrics = Metrics()
     install_error_handlers(app)
+    install_health(app, settings)
+    install_auth(app, settings)
+    install_api(app, settings)
+    install_uis(app, settings)
+    install_portal(app, settings)
+    # Last, so it is the outermost middleware: every request gets an id and a log line.
+    install_observability(app, settings)
     return app
 
 

@@ -7,16 +7,21 @@ import argparse
 import uvicorn
 
 from gateway.app import create_app
+from gateway.logs import logging_config
 from gateway.settings import Settings
 
 
-def main(argv: list[str] | None = None) -> None:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="oscar-gateway")
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the gateway (settings from GATEWAY_* variables)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
 
     settings = Settings()
     app = create_app(settings)
@@ -30,6 +35,9 @@ def main(argv: list[str] | None = None) -> None:
         forwarded_allow_ips=",".join(settings.trusted_proxies),
         timeout_graceful_shutdown=5,
         log_level=settings.log_level.lower(),
+        # JSON lines with the request id; the gateway writes its own access line.
+        log_config=logging_config(settings.log_level),
+        access_log=False,
     )
 
 

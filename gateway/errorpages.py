@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import logging
+from collections.abc import Mapping
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -27,7 +28,7 @@ def wants_html(request: Request) -> bool:
     )
 
 
-def render(request: Request, status: int, body: dict[str, object]) -> Response:
+def render(request: Request, status: int, body: Mapping[str, object]) -> Response:
     headers: dict[str, str] = {}
     if wants_html(request):
         message = html.escape(str(body.get("message", "")))

@@ -24,6 +24,9 @@ class OscarSettings(BaseModel):
     # How long an async invocation waits for its output before it is reported failed.
     job_timeout_seconds: float = 900.0
     job_poll_seconds: float = 1.0
+    # S3 endpoint to use instead of the one /system/config reports (e.g. an in-cluster
+    # MinIO name the gateway cannot resolve); empty = use OSCAR's.
+    s3_endpoint: str = ""
 
 
 class OIDCSettings(BaseModel):
@@ -61,10 +64,19 @@ class UISettings(BaseModel):
     max_queue: int = 32
     max_output_bytes: int = 50 * 1024 * 1024
     flagging: bool = False
+    # How long "may this user use this service" (asked of OSCAR) is cached per user+service.
+    access_cache_seconds: float = 3.0
+    # Poll interval of each idle Gradio queue (Gradio's default 1 ms costs ~1 % CPU per app;
+    # 10 ms adds ~5 ms to a call on average).
+    queue_poll_seconds: float = 0.01
 
 
 class LimitSettings(BaseModel):
+    # Largest request body (sync runs, /oscar passthrough, UI uploads): 413 beyond it.
     max_body_bytes: int = 100 * 1024 * 1024
+    # Largest async job upload (streamed to the input folder, never held in memory).
+    max_job_upload_bytes: int = 5 * 1024 * 1024 * 1024
+    # Per-user sync runs + job submissions a minute (per gateway process): 429 beyond it.
     invocations_per_minute: int = 60
 
 
@@ -74,6 +86,24 @@ class EmbedSettings(BaseModel):
     public_services: list[str] = Field(default_factory=list)
     public_per_ip_per_minute: int = 10
     public_max_body_bytes: int = 2 * 1024 * 1024
+    # Service token per public service, set by the operator (copy `token` from the service JSON).
+    public_tokens: dict[str, SecretStr] = Field(default_factory=dict)
+    # Lifetime of a signed embed link minted by POST /api/v1/services/{name}/embed-links.
+    link_ttl_seconds: int = 300
+    # Lifetime of the embed session a signed link opens.
+    link_session_seconds: int = 3600
+
+
+class JobSettings(BaseModel):
+    # Where gateway jobs are kept: sqlite (one gateway) or redis (several replicas).
+    backend: Literal["sqlite", "redis"] = "sqlite"
+    sqlite_path: str = "var/gateway-jobs.sqlite3"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    # Hosts a job's webhook may point at (exact host names); empty = webhooks refused.
+    webhook_allowed_hosts: list[str] = Field(default_factory=list)
+    webhook_timeout_seconds: float = 10.0
+    # HMAC-SHA256 key of webhook signatures; empty = derived from the session secret.
+    webhook_secret: SecretStr = SecretStr("")
 
 
 class Settings(BaseSettings):
@@ -97,6 +127,7 @@ class Settings(BaseSettings):
     ui: UISettings = Field(default_factory=UISettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
     embed: EmbedSettings = Field(default_factory=EmbedSettings)
+    jobs: JobSettings = Field(default_factory=JobSettings)
 
     @model_validator(mode="after")
     def _secrets_outside_demo(self) -> Settings:

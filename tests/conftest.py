@@ -2,4 +2,10 @@
 
 pytest_plugins = [
     "tests.fixtures.issuer",
+    "tests.fixtures.oscar",
+    "tests.fixtures.idp",
+    "tests.fixtures.redis",
+    "tests.fixtures.gateway",
+    "tests.fixtures.client",
+    "tests.fixtures.deploy",
 ]

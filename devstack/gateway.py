@@ -1,0 +1,98 @@
+"""The gateway as a real process: ``python -m gateway serve`` with GATEWAY_* settings.
+
+``GatewayProcess(env={...})`` takes settings as environment variables, exactly
+as a deployment gives them (``GATEWAY_OIDC__ISSUER`` ...).  ``url`` is where
+it listens; ``public_url`` defaults to it.  ``output()`` is everything the
+process printed (its logs), for tests that read them.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from devstack.processes import ManagedProcess, free_port
+
+
+def settings_env(settings: dict[str, Any]) -> dict[str, str]:
+    """``{"oidc__issuer": "x"}`` → ``{"GATEWAY_OIDC__ISSUER": "x"}``."""
+    env: dict[str, str] = {}
+    for key, value in settings.items():
+        if isinstance(value, bool):
+            text = "true" if value else "false"
+        elif isinstance(value, list | dict):
+            text = json.dumps(value)
+        else:
+            text = str(value)
+        env[f"GATEWAY_{key.upper()}"] = text
+    return env
+
+
+_READY = r"Uvicorn running on (http://\S+)"
+
+
+class GatewayProcess:
+    def __init__(
+        self,
+        *,
+        env: Mapping[str, str] | None = None,
+        port: int = 0,
+        echo: bool = False,
+        timeout: float = 60.0,
+        cwd: Path | None = None,
+    ) -> None:
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {"GATEWAY_PUBLIC_URL": self.url, **(env or {})}
+        self.public_url = self.env["GATEWAY_PUBLIC_URL"]
+        self.echo = echo
+        self.timeout = timeout
+        # The working directory: where a `.env` would be read and relative paths land.
+        self.cwd = cwd
+        self._process: ManagedProcess | None = None
+        self._earlier_output: list[str] = []
+
+    def start(self) -> GatewayProcess:
+        argv = [sys.executable, "-m", "gateway", "serve", "--host", "127.0.0.1"]
+        self._process = ManagedProcess(
+            name=f"gateway:{self.port}",
+            argv=[*argv, "--port", str(self.port)],
+            ready=_READY,
+            env=dict(self.env),
+            echo=self.echo,
+            timeout=self.timeout,
+            cwd=self.cwd,
+        ).start()
+        return self
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self._process.stop()
+
+    def kill(self) -> None:
+        if self._process is not None:
+            self._process.kill()
+
+    def restart(self) -> GatewayProcess:
+        """Same port and settings; the memory session store starts empty."""
+        self.stop()
+        if self._process is not None:
+            self._earlier_output.append(self._process.output())
+        return self.start()
+
+    def alive(self) -> bool:
+        return self._process is not None and self._process.alive()
+
+    def output(self) -> str:
+        """All the process printed so far (across restarts)."""
+        current = self._process.output() if self._process else ""
+        return "\n".join([*self._earlier_output, current])
+
+    def __enter__(self) -> GatewayProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

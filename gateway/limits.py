@@ -1,0 +1,136 @@
+"""Request limits: body size (413), per-caller invocation rate (429 + Retry-After).
+
+Upstream timeouts (504) come from the OSCAR client and the passthrough, which
+raise ``UpstreamTimeout``.  Limits live in ``settings.limits`` and
+``settings.embed`` (public mode); their defaults are documented in the README.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections import deque
+from collections.abc import Callable
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gateway.errors import PayloadTooLarge, RateLimited
+from gateway.settings import Settings
+
+
+class RateLimiter:
+    """Sliding one-minute window per key (a user's ``sub`` or a client IP), kept in memory.
+
+    Per gateway process: with N replicas a caller may make up to N times the limit.
+    """
+
+    def __init__(self, per_minute: int, *, window: float = 60.0) -> None:
+        self.per_minute = per_minute
+        self.window = window
+        self._hits: dict[str, deque[float]] = {}
+
+    def hit(self, key: str, *, what: str = "invocations") -> None:
+        """Count one event for ``key`` or raise ``RateLimited`` with the seconds to wait."""
+        now = time.monotonic()
+        hits = self._hits.setdefault(key, deque())
+        while hits and hits[0] <= now - self.window:
+            hits.popleft()
+        if len(hits) >= self.per_minute:
+            retry = max(1, math.ceil(hits[0] + self.window - now))
+            raise RateLimited(
+                f"Too many {what}: at most {self.per_minute} a minute. Try again in {retry} s.",
+                retry_after=retry,
+            )
+        hits.append(now)
+        if len(self._hits) > 10_000:
+            self._forget_idle(now)
+
+    def _forget_idle(self, now: float) -> None:
+        idle = [k for k, v in self._hits.items() if not v or v[-1] <= now - self.window]
+        for key in idle:
+            del self._hits[key]
+
+
+def body_limit_for(settings: Settings) -> Callable[[str, str], int]:
+    """``(method, path without prefix) -> max body bytes`` for the gateway's routes."""
+
+    def limit(method: str, path: str) -> int:
+        if method == "POST" and path.startswith("/api/v1/services/") and path.endswith("/jobs"):
+            return settings.limits.max_job_upload_bytes
+        if path.startswith("/embed/public/"):
+            return settings.embed.public_max_body_bytes
+        return settings.limits.max_body_bytes
+
+    return limit
+
+
+class BodyLimitMiddleware:
+    """Refuse bodies over the limit: at once from ``Content-Length``, else while streaming."""
+
+    def __init__(self, app: ASGIApp, *, limit: Callable[[str, str], int]) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = _path_without_root(scope)
+        limit = self.limit(scope["method"], path)
+        declared = _content_length(scope)
+        if declared is not None and declared > limit:
+            await _send_413(send, limit)
+            return
+        seen = 0
+
+        async def counting_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise PayloadTooLarge(_too_large_message(limit))
+            return message
+
+        await self.app(scope, counting_receive, send)
+
+
+def _path_without_root(scope: Scope) -> str:
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    return path[len(root) :] if root and path.startswith(root) else path
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+def _too_large_message(limit: int) -> str:
+    return (
+        f"The request body is larger than this gateway accepts here ({_human(limit)}). "
+        "Send a smaller input, or use an asynchronous job for large files."
+    )
+
+
+def _human(size: int) -> str:
+    for shift, unit in ((30, "GiB"), (20, "MiB"), (10, "KiB")):
+        if size >= 1 << shift:
+            return f"{size / (1 << shift):g} {unit}"
+    return f"{size} bytes"
+
+
+async def _send_413(send: Send, limit: int) -> None:
+    error = PayloadTooLarge(_too_large_message(limit))
+    body = json.dumps(error.to_dict()).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    # The body was not read: closing the connection spares the client sending it all.
+    headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": 413, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

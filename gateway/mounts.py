@@ -1,0 +1,497 @@
+"""``/ui/<service>/``: one Gradio app per OSCAR service, built lazily, kept in a bounded LRU.
+
+``UIMounts`` is ONE ASGI app mounted at ``/ui``.  For every request it:
+
+1. authenticates the caller (session cookie or bearer) BEFORE anything else,
+   so an anonymous request never makes the gateway build an app: browsers
+   asking for HTML are sent to the login page, API/XHR calls get 401 JSON;
+2. asks OSCAR, with the caller's own token, for the service (cached a few
+   seconds per user+service): OSCAR's 403 gives a 403 page, its 404 drops the
+   app (the service was deleted);
+3. builds the app on first use — or again when the definition's hash changed —
+   on a private ``FastAPI`` via ``gr.mount_gradio_app(..., path="")``, enters
+   its lifespan (which runs ``run_startup_events`` and starts the queue) in a
+   long-lived task, and keeps it in an LRU (``ui.max_mounted``) with idle
+   expiry (``ui.idle_seconds``); only idle apps are evicted;
+4. forwards the request with ``root_path`` extended by ``/<name>`` (Starlette
+   keeps the full ``path``), the caller left in ``scope["state"]`` for handlers.
+
+gradio is imported lazily (its import takes seconds), and Blocks are built on
+a private thread that runs its own event loop: Gradio binds locks to the
+running loop and leaks a new loop per lock when there is none.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import gc
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import anyio
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from auth.dependencies import authenticate, login_url
+from auth.models import User
+from gateway.embed import embed_user, public_user
+from gateway.errorpages import render, wants_html
+from gateway.errors import (
+    Forbidden,
+    GatewayError,
+    NotFound,
+    Unauthorized,
+    Unavailable,
+    UpstreamTimeout,
+)
+from gateway.oscar.models import Service
+from gateway.settings import Settings
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+log = logging.getLogger("gateway.mounts")
+T = TypeVar("T")
+USER_STATE_KEY = "gateway_user"  # read by uis.handlers.user_of
+_SWEEP_SECONDS = 5.0
+# At most one full garbage collection this often (it stalls every app for ~0.5 s).
+_COLLECT_SECONDS = 10.0
+_COLLECT_EVERY = 16
+_GC_THRESHOLDS = (20_000, 20, 20)
+# Result files written for Gradio are deleted after this long (Gradio keeps its own copy).
+_PRUNE_SECONDS = 3600.0
+
+
+@dataclass
+class Mounted:
+    """One live Gradio app."""
+
+    name: str
+    definition_hash: str
+    app: ASGIApp
+    blocks: Any
+    stop: anyio.Event = field(default_factory=anyio.Event)
+    closed: anyio.Event = field(default_factory=anyio.Event)
+    active: int = 0
+    last_used: float = field(default_factory=time.monotonic)
+
+    def idle(self) -> bool:
+        """No request in flight and nothing queued or running in its Gradio queue."""
+        queue = getattr(self.blocks, "_queue", None)
+        busy_queue = queue is not None and (
+            any(job is not None for job in queue.active_jobs)
+            or any(len(q.queue) for q in queue.event_queue_per_concurrency_id.values())
+        )
+        return self.active == 0 and not busy_queue
+
+
+class _BuilderLoop:
+    """A thread running an event loop where Blocks are built (see module docstring)."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="ui-builder", daemon=True)
+        self.thread.start()
+
+    async def run(self, fn: Callable[[], T]) -> T:
+        async def call() -> T:
+            return fn()
+
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(call(), self.loop))
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=5)
+        self.loop.close()
+
+
+class UIMounts:
+    """The ASGI dispatcher at ``/ui`` (see module docstring)."""
+
+    def __init__(self, app: FastAPI, settings: Settings) -> None:
+        self.gateway = app
+        self.settings = settings
+        self.apps: OrderedDict[str, Mounted] = OrderedDict()
+        self._access: dict[tuple[str, str], tuple[float, Service]] = {}
+        self._build_locks: dict[str, anyio.Lock] = {}
+        self._one_build = anyio.Lock()
+        self._retiring: list[Mounted] = []
+        # Last definition any user was shown, per service (for service-token visitors).
+        self._seen: dict[str, Service] = {}
+        self._closed_since_collect = 0
+        self._last_collect = 0.0
+        self._last_prune = time.monotonic()
+        self._tg: Any = None
+        self._builder: _BuilderLoop | None = None
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[UIMounts]:
+        """Hold the apps' lifespan tasks and the idle sweeper; close every app at exit."""
+        # Each app adds ~25k tracked objects: with the default thresholds, full
+        # collections during builds stalled every app (gradio-notes.md).
+        thresholds = gc.get_threshold()
+        gc.set_threshold(*_GC_THRESHOLDS)
+        async with anyio.create_task_group() as tg:
+            self._tg = tg
+            tg.start_soon(self._sweeper)
+            try:
+                yield self
+            finally:
+                live = [*self.apps.values(), *self._retiring]
+                for mounted in live:
+                    mounted.stop.set()
+                with anyio.move_on_after(5, shield=True):
+                    for mounted in live:
+                        await mounted.closed.wait()
+                self.apps.clear()
+                self._retiring.clear()
+                tg.cancel_scope.cancel()
+        if self._builder is not None:
+            self._builder.close()
+        gc.set_threshold(*thresholds)
+
+    # --- ASGI --------------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            return
+        root = scope.get("root_path", "")
+        path: str = scope["path"]
+        rest = path[len(root) :] if path.startswith(root) else path
+        name, slash, _ = rest.lstrip("/").partition("/")
+        if not name:
+            await self._respond(scope, receive, send, NotFound("Pick a service in the portal."))
+            return
+        if not slash and scope["type"] == "http":
+            # Relative: Starlette's own redirect doubled the prefix under a root path.
+            await RedirectResponse(f"{name}/", status_code=307)(scope, receive, send)
+            return
+        try:
+            mounted, user = await self._admit(scope, name)
+        except _Redirect as redirect:
+            await RedirectResponse(redirect.location, status_code=303)(scope, receive, send)
+            return
+        except GatewayError as exc:
+            await self._respond(scope, receive, send, exc)
+            return
+        await self._forward(mounted, user, scope, receive, send)
+
+    async def _admit(self, scope: Scope, name: str) -> tuple[Mounted, User]:
+        request = Request(scope)
+        try:
+            user = await authenticate(request)
+        except Unauthorized:
+            user = None
+        if user is None:
+            user = embed_user(request, self.settings, service=name) or public_user(
+                request, self.settings, service=name
+            )
+        if user is None:
+            if wants_html(request) and scope["type"] == "http":
+                raise _Redirect(login_url(request, self.settings))
+            raise Unauthorized()
+        if user.kind == "service_token":
+            return await self.app_for(self._token_service(user, name)), user
+        try:
+            service = await self.service_for(user, name)
+        except Unauthorized:
+            # OSCAR refused the token (expired or revoked there): log in again.
+            if wants_html(request) and scope["type"] == "http":
+                raise _Redirect(login_url(request, self.settings)) from None
+            raise
+        return await self.app_for(service), user
+
+    def _token_service(self, user: User, name: str) -> Service:
+        """For embed/public visitors (a service token): the service as last seen, if ever.
+
+        OSCAR accepts service tokens on ``/run`` and ``/job`` only (oscar-api.md §1),
+        so such a visitor cannot read the definition; OSCAR still checks every call.
+        """
+        if user.service != name:
+            raise Forbidden("This credential is for another service.")
+        return self._seen.get(name) or Service(name=name)
+
+    async def _forward(
+        self, mounted: Mounted, user: User, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        state = dict(scope.get("state") or {})
+        state[USER_STATE_KEY] = user
+        child = {**scope, "root_path": f"{scope.get('root_path', '')}/{mounted.name}"}
+        child["state"] = state
+        mounted.active += 1
+        mounted.last_used = time.monotonic()
+        try:
+            await mounted.app(child, receive, send)
+        finally:
+            mounted.active -= 1
+            mounted.last_used = time.monotonic()
+
+    async def _respond(self, scope: Scope, receive: Receive, send: Send, exc: GatewayError) -> None:
+        if scope["type"] != "http":
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        request = Request(scope, receive)
+        response: Response = render(request, exc.status_code, exc.to_dict())
+        if exc.status_code == 401:
+            response.headers["WWW-Authenticate"] = "Bearer"
+        await response(scope, receive, send)
+
+    # --- access ------------------------------------------------------------------------
+
+    async def service_for(self, user: User, name: str) -> Service:
+        """The service as OSCAR shows it to ``user``; OSCAR decides access (cached briefly)."""
+        key = (user.sub, name)
+        now = time.monotonic()
+        cached = self._access.get(key)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        oscar = self.gateway.state.oscar
+        try:
+            service: Service = await oscar.get_service(name, auth=user.authorization)
+        except (Unavailable, UpstreamTimeout):
+            if cached is None:
+                raise
+            # OSCAR is down: let a user it recently admitted reach the UI, whose
+            # handlers then say so as a Gradio error.
+            return cached[1]
+        except NotFound as exc:
+            self._access.pop(key, None)
+            self._seen.pop(name, None)
+            await self.drop(name)
+            raise NotFound(f"There is no service called {name!r} (any more).") from exc
+        except Forbidden as exc:
+            self._access.pop(key, None)
+            raise Forbidden(
+                f"You may not use the service {name!r}. Ask its owner to share it with you."
+            ) from exc
+        if len(self._access) > 10_000:
+            self._access = {k: v for k, v in self._access.items() if v[0] > now}
+        self._access[key] = (now + self.settings.ui.access_cache_seconds, service)
+        self._seen[name] = service
+        return service
+
+    # --- building and the LRU ----------------------------------------------------------
+
+    async def app_for(self, service: Service) -> Mounted:
+        """The live app of ``service``, built (or rebuilt on a new definition) if needed."""
+        from uis.spec import definition_hash
+
+        wanted = definition_hash(service)
+        mounted = self.apps.get(service.name)
+        if mounted is not None and mounted.definition_hash == wanted:
+            self.apps.move_to_end(service.name)
+            return mounted
+        lock = self._build_locks.setdefault(service.name, anyio.Lock())
+        async with lock:
+            mounted = self.apps.get(service.name)
+            if mounted is not None and mounted.definition_hash == wanted:
+                return mounted
+            fresh = await self._build(service)
+            if mounted is not None:
+                self._retiring.append(mounted)  # closed by the sweeper once idle
+            self.apps[service.name] = fresh
+            self.apps.move_to_end(service.name)
+        self._build_locks.pop(service.name, None)
+        await self._evict_over_limit()
+        self._gauge()
+        return fresh
+
+    async def _build(self, service: Service) -> Mounted:
+        started = time.perf_counter()
+        async with self._one_build:
+            if self._builder is None:
+                self._builder = _BuilderLoop()
+            app, blocks = await self._builder.run(lambda: self._make(service))
+        mounted = Mounted(service.name, _hash(service), app, blocks)
+        ready = anyio.Event()
+        self._tg.start_soon(self._serve, mounted, ready)
+        await ready.wait()
+        if mounted.closed.is_set():
+            raise Unavailable(f"The UI of {service.name!r} could not start. Try again later.")
+        # Each app adds ~25k tracked objects; freezing keeps full collections short.
+        gc.freeze()
+        log.info("built UI of %s in %.0f ms", service.name, (time.perf_counter() - started) * 1000)
+        return mounted
+
+    def _make(self, service: Service) -> tuple[ASGIApp, Any]:
+        """Build the Blocks and mount them on a private FastAPI (runs on the builder loop)."""
+        import gradio as gr
+        from fastapi import FastAPI
+
+        from uis import registry
+        from uis.handlers import ServiceContext
+        from uis.spec import parse_spec
+
+        state = self.gateway.state
+        ctx = ServiceContext(
+            spec=parse_spec(service),
+            oscar=state.oscar,
+            settings=self.settings,
+            metrics=getattr(state, "metrics", None),
+            jobs=getattr(state, "jobs", None),
+        )
+        blocks = registry.build(ctx)
+        tune_queue(blocks, self.settings)
+        private = gr.mount_gradio_app(
+            FastAPI(openapi_url=None, docs_url=None, redoc_url=None),
+            blocks,
+            path="",
+            auth_dependency=_username,
+            ssr_mode=False,
+            footer_links=["api"],
+            run_history=False,
+            max_file_size=self.settings.limits.max_body_bytes,
+            # Gradio's queue builds result-file URLs from the app's own root_path, not the
+            # scope's: without it, output files lose the Nginx prefix behind a proxy and 404.
+            root_path=f"{self.settings.root_path}/ui/{service.name}",
+        )
+        return private, blocks
+
+    async def _serve(self, mounted: Mounted, ready: anyio.Event) -> None:
+        """Hold the app's lifespan open (queue running) until it is stopped."""
+        app: Any = mounted.app
+        try:
+            async with app.router.lifespan_context(app):
+                ready.set()
+                await mounted.stop.wait()
+                mounted.blocks.close(verbose=False)
+        except Exception:
+            log.exception("the UI of %s failed", mounted.name)
+        finally:
+            mounted.closed.set()
+            ready.set()
+
+    async def _evict_over_limit(self) -> None:
+        while len(self.apps) > self.settings.ui.max_mounted:
+            victim = next((m for m in self.apps.values() if m.idle()), None)
+            if victim is None:
+                return  # every app is busy: stay over the limit until one is idle
+            await self._close(self.apps.pop(victim.name))
+
+    async def drop(self, name: str) -> None:
+        """Close the app of ``name`` (its service disappeared)."""
+        mounted = self.apps.pop(name, None)
+        if mounted is not None:
+            if mounted.idle():
+                await self._close(mounted)
+            else:
+                self._retiring.append(mounted)
+            self._gauge()
+
+    async def _close(self, mounted: Mounted) -> None:
+        mounted.stop.set()
+        with anyio.move_on_after(10):
+            await mounted.closed.wait()
+        _forget_fastapi_caches()
+        self._closed_since_collect += 1
+        if self._closed_since_collect >= _COLLECT_EVERY:
+            self._collect()
+        metrics = getattr(self.gateway.state, "metrics", None)
+        if metrics is not None:
+            metrics.ui_evictions.inc()
+        self._gauge()
+
+    async def _sweeper(self) -> None:
+        period = min(_SWEEP_SECONDS, max(0.5, self.settings.ui.idle_seconds / 4))
+        while True:
+            await anyio.sleep(period)
+            await self.sweep()
+
+    async def sweep(self) -> None:
+        """Close retired apps and apps idle longer than ``ui.idle_seconds``."""
+        now = time.monotonic()
+        expired = [
+            m
+            for m in self.apps.values()
+            if m.idle() and now - m.last_used > self.settings.ui.idle_seconds
+        ]
+        for mounted in expired:
+            await self._close(self.apps.pop(mounted.name))
+        for mounted in [m for m in self._retiring if m.idle()]:
+            self._retiring.remove(mounted)
+            await self._close(mounted)
+        if self._closed_since_collect and time.monotonic() - self._last_collect > _COLLECT_SECONDS:
+            self._collect()
+        if time.monotonic() - self._last_prune > _PRUNE_SECONDS:
+            from uis.outputs import prune_written
+
+            self._last_prune = time.monotonic()
+            await anyio.to_thread.run_sync(prune_written, _PRUNE_SECONDS)
+
+    def _collect(self) -> None:
+        """Free closed apps: frozen objects are never collected, so unfreeze, collect, refreeze.
+
+        One full collection for many closed apps, not one per eviction (it stalls
+        every app); then glibc is asked to hand freed arenas back to the OS.
+        """
+        self._closed_since_collect, self._last_collect = 0, time.monotonic()
+        gc.unfreeze()
+        gc.collect()
+        gc.freeze()
+        _trim_malloc()
+
+    def _gauge(self) -> None:
+        metrics = getattr(self.gateway.state, "metrics", None)
+        if metrics is not None:
+            metrics.mounted_uis.set(len(self.apps))
+
+
+class _Redirect(Exception):
+    def __init__(self, location: str) -> None:
+        self.location = location
+
+
+def _hash(service: Service) -> str:
+    from uis.spec import definition_hash
+
+    return definition_hash(service)
+
+
+def _username(request: Request) -> str | None:
+    """Gradio's ``auth_dependency``: the caller the dispatcher already authenticated."""
+    user = (request.scope.get("state") or {}).get(USER_STATE_KEY)
+    return user.sub if isinstance(user, User) else None
+
+
+def _forget_fastapi_caches() -> None:
+    """FastAPI's module-level lru caches keep every closed app's endpoints alive."""
+    from fastapi.dependencies import models
+
+    for name in dir(models):
+        cached = getattr(models, name)
+        if name.endswith("_cached") and hasattr(cached, "cache_clear"):
+            cached.cache_clear()
+
+
+def tune_queue(blocks: Any, settings: Settings) -> None:
+    """Slow the idle polling of a Blocks' queue: each loop wakes every 1 ms / 10 ms by default."""
+    queue = blocks._queue
+    queue.sleep_when_free = settings.ui.queue_poll_seconds
+    # Progress messages (our named stages) are sent at most 10 times a second.
+    queue.progress_update_sleep_when_free = max(0.1, settings.ui.queue_poll_seconds)
+
+
+def _trim_malloc() -> None:
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return  # not glibc: nothing to trim
+    libc.malloc_trim(0)
+
+
+def install_uis(app: FastAPI, settings: Settings) -> UIMounts:
+    """Mount the dispatcher at ``/ui``; enter ``app.state.uis.running()`` in the lifespan."""
+    mounts = UIMounts(app, settings)
+    app.state.uis = mounts
+    app.mount("/ui", mounts)
+    return mounts

@@ -1,0 +1,1 @@
+"""Custom UIs, one module per UI, found by name (see ``uis.registry``)."""
