@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from devstack.processes import ManagedProcess, free_port
+from devstack.processes import LocalServer, ManagedProcess, free_port
 
 
 def settings_env(settings: dict[str, Any]) -> dict[str, str]:
@@ -34,7 +34,7 @@ def settings_env(settings: dict[str, Any]) -> dict[str, str]:
 _READY = r"Uvicorn running on (http://\S+)"
 
 
-class GatewayProcess:
+class GatewayProcess(LocalServer):
     def __init__(
         self,
         *,
@@ -52,12 +52,10 @@ class GatewayProcess:
         self.timeout = timeout
         # The working directory: where a `.env` would be read and relative paths land.
         self.cwd = cwd
-        self._process: ManagedProcess | None = None
-        self._earlier_output: list[str] = []
 
-    def start(self) -> GatewayProcess:
+    def launch(self) -> ManagedProcess:
         argv = [sys.executable, "-m", "gateway", "serve", "--host", "127.0.0.1"]
-        self._process = ManagedProcess(
+        return ManagedProcess(
             name=f"gateway:{self.port}",
             argv=[*argv, "--port", str(self.port)],
             ready=_READY,
@@ -65,34 +63,4 @@ class GatewayProcess:
             echo=self.echo,
             timeout=self.timeout,
             cwd=self.cwd,
-        ).start()
-        return self
-
-    def stop(self) -> None:
-        if self._process is not None:
-            self._process.stop()
-
-    def kill(self) -> None:
-        if self._process is not None:
-            self._process.kill()
-
-    def restart(self) -> GatewayProcess:
-        """Same port and settings; the memory session store starts empty."""
-        self.stop()
-        if self._process is not None:
-            self._earlier_output.append(self._process.output())
-        return self.start()
-
-    def alive(self) -> bool:
-        return self._process is not None and self._process.alive()
-
-    def output(self) -> str:
-        """All the process printed so far (across restarts)."""
-        current = self._process.output() if self._process else ""
-        return "\n".join([*self._earlier_output, current])
-
-    def __enter__(self) -> GatewayProcess:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        )

@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from jose import jwk, jwt
 
-from devstack.processes import ManagedProcess, free_port
+from devstack.processes import LocalServer, ManagedProcess, free_port
 
 IDP_DIR = Path(__file__).resolve().parent.parent / "deploy" / "dev-idp"
 
@@ -67,7 +67,7 @@ def _private_jwk(pem: str, alg: str, kid: str) -> dict[str, Any]:
     return {**body, "kid": kid, "use": "sig"}
 
 
-class DevIdp:
+class DevIdp(LocalServer):
     """``node deploy/dev-idp/server.js`` with generated keys and one confidential client."""
 
     def __init__(
@@ -100,7 +100,6 @@ class DevIdp:
         self.ec_kid = f"ec-{uuid.uuid4().hex[:8]}"
         self.ec_key_pem = _pem(self._ec)
         self.rotate_keys()
-        self._process: ManagedProcess | None = None
 
     # -- configuration -------------------------------------------------------
 
@@ -150,48 +149,24 @@ class DevIdp:
 
     # -- process -------------------------------------------------------------
 
-    def start(self) -> DevIdp:
+    def launch(self) -> ManagedProcess:
         node = shutil.which("node")
         if node is None:
             raise RuntimeError("node is not installed: the dev OpenID provider needs Node.js 20+")
         if not (IDP_DIR / "node_modules" / "oidc-provider").is_dir():
             raise RuntimeError(f"run `make install` (npm ci in {IDP_DIR}) first")
-        self._process = ManagedProcess(
+        return ManagedProcess(
             name="dev-idp",
             argv=[node, "server.js", "--port", str(self.port)],
             ready=r"dev-idp ready at (\S+)",
             env=self._env(),
             cwd=IDP_DIR,
             echo=self.echo,
-        ).start()
-        return self
-
-    def stop(self) -> None:
-        if self._process is not None:
-            self._process.stop()
-
-    def kill(self) -> None:
-        """SIGKILL the provider: its JWKS endpoint is then down (for fault tests)."""
-        if self._process is not None:
-            self._process.kill()
-
-    def restart(self) -> DevIdp:
-        """Same port, keys and client; sessions and refresh tokens are lost (memory store)."""
-        self.stop()
-        return self.start()
+        )
 
     @property
     def running(self) -> bool:
-        return self._process is not None and self._process.alive()
-
-    def output(self) -> str:
-        return self._process.output() if self._process else ""
-
-    def __enter__(self) -> DevIdp:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        return self.alive()
 
     # -- helpers for tests ---------------------------------------------------
 

@@ -6,14 +6,14 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from devstack.processes import ManagedProcess, free_port
+from devstack.processes import LocalServer, ManagedProcess, free_port
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO_SERVICES = REPO / "examples" / "services"
 READY = r"oscar-local ready at (http://\S+)"
 
 
-class LocalOscar:
+class LocalOscar(LocalServer):
     """One oscar-local process; ``restart()`` keeps its data dir and port."""
 
     def __init__(
@@ -39,7 +39,6 @@ class LocalOscar:
         self.password = password
         self.url = f"http://127.0.0.1:{self.port}"
         self._echo = echo
-        self._process: ManagedProcess | None = None
 
     @property
     def admin_auth(self) -> tuple[str, str]:
@@ -55,33 +54,10 @@ class LocalOscar:
             argv += ["--oidc-issuer", issuer]
         return argv + self.extra_args
 
-    def start(self) -> LocalOscar:
-        self._process = ManagedProcess(
+    def launch(self) -> ManagedProcess:
+        return ManagedProcess(
             "oscar-local", self.argv(), READY, cwd=REPO, timeout=60.0, echo=self._echo
-        ).start()
-        self.url = self._process.ready_value
-        return self
+        )
 
-    def stop(self) -> None:
-        if self._process is not None:
-            self._process.stop()
-
-    def kill(self) -> None:
-        if self._process is not None:
-            self._process.kill()
-
-    def restart(self) -> LocalOscar:
-        self.stop()
-        return self.start()
-
-    def output(self) -> str:
-        return self._process.output() if self._process is not None else ""
-
-    def alive(self) -> bool:
-        return self._process is not None and self._process.alive()
-
-    def __enter__(self) -> LocalOscar:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    def ready(self, process: ManagedProcess) -> None:
+        self.url = process.ready_value

@@ -14,6 +14,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Self
 
 
 def free_port() -> int:
@@ -135,6 +136,59 @@ class ManagedProcess:
             os.killpg(self._proc.pid, sig)
 
     def __enter__(self) -> ManagedProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class LocalServer:
+    """A server of the local stack run as one child process.
+
+    Subclasses say how to launch it (``launch()``) and may react once it is
+    ready (``ready()``); start, stop, crash and restart are shared.
+    ``output()`` keeps what every run printed, across restarts.
+    """
+
+    _process: ManagedProcess | None = None
+    _earlier_output: tuple[str, ...] = ()
+
+    def launch(self) -> ManagedProcess:
+        raise NotImplementedError
+
+    def ready(self, process: ManagedProcess) -> None:
+        """Called once the process printed its ready line."""
+
+    def start(self) -> Self:
+        if self._process is not None:
+            self._earlier_output = (*self._earlier_output, self._process.output())
+        self._process = self.launch().start()
+        self.ready(self._process)
+        return self
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self._process.stop()
+
+    def kill(self) -> None:
+        """SIGKILL at once: the server is gone (for fault tests)."""
+        if self._process is not None:
+            self._process.kill()
+
+    def restart(self) -> Self:
+        """Stop and start again with the same port and settings."""
+        self.stop()
+        return self.start()
+
+    def alive(self) -> bool:
+        return self._process is not None and self._process.alive()
+
+    def output(self) -> str:
+        """All the process printed so far, across restarts."""
+        current = self._process.output() if self._process is not None else ""
+        return "\n".join([*self._earlier_output, current])
+
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

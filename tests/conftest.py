@@ -8,4 +8,5 @@ pytest_plugins = [
     "tests.fixtures.gateway",
     "tests.fixtures.client",
     "tests.fixtures.deploy",
+    "tests.fixtures.browser",
 ]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import http.server
-import shutil
 import threading
 from collections.abc import Callable, Iterator
 from functools import partial
@@ -12,22 +11,13 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Browser, Page
 
 from devstack.gateway import GatewayProcess
 from devstack.idp import DevIdp, fetch_tokens
 from devstack.processes import free_port
+from tests.fixtures.browser import ARTIFACTS
 
-ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-    "--disable-quic",
-]
 EMBED_PAGE = """<!doctype html><meta charset=utf-8><title>embedding site</title>
 <h1>A site that embeds cowsay</h1>
 <iframe id=ui src="{gateway}/ui/cowsay/" width=900 height=700></iframe>
@@ -80,6 +70,7 @@ def test_allowed_origin_embeds_a_working_ui_and_others_are_refused(
     local_oscar_factory: Callable[..., object],
     auth_gateway_factory: Callable[..., GatewayProcess],
     site_factory: Callable[[str], str],
+    chromium_browser: Browser,
     tmp_path: Path,
 ) -> None:
     oscar = local_oscar_factory(oidc_issuers=[idp.issuer])
@@ -96,35 +87,33 @@ def test_allowed_origin_embeds_a_working_ui_and_others_are_refused(
         embed__allowed_origins=[allowed_origin],
         jobs__sqlite_path=str(tmp_path / "jobs.sqlite3"),
     )
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page()
-            _log_in(page, gateway)
+    context = chromium_browser.new_context()
+    try:
+        page = context.new_page()
+        _log_in(page, gateway)
 
-            page.goto(allowed)
-            frame = page.frame_locator("#ui")
-            frame.locator("textarea").first.fill("hello from the embedding site")
-            frame.get_by_role("button", name="Moo").click()
-            frame.locator("text=hello from the embedding site").last.wait_for(timeout=60_000)
-            frame.locator("text=(oo)").first.wait_for(timeout=30_000)
-            page.screenshot(path=str(ARTIFACTS / "embed-allowed.png"))
-            assert page.evaluate("apiCall()") == "status 200"
+        page.goto(allowed)
+        frame = page.frame_locator("#ui")
+        frame.locator("textarea").first.fill("hello from the embedding site")
+        frame.get_by_role("button", name="Moo").click()
+        frame.locator("text=hello from the embedding site").last.wait_for(timeout=60_000)
+        frame.locator("text=(oo)").first.wait_for(timeout=30_000)
+        page.screenshot(path=str(ARTIFACTS / "embed-allowed.png"))
+        assert page.evaluate("apiCall()") == "status 200"
 
-            violations: list[str] = []
-            page.on("console", lambda m: violations.append(m.text))
-            page.goto(refused)
-            page.wait_for_timeout(3000)
-            page.screenshot(path=str(ARTIFACTS / "embed-refused.png"))
-            child = next(f for f in page.frames if f != page.main_frame)
-            # CSP frame-ancestors: Chromium does not render the gateway inside this site.
-            assert not child.url.startswith(gateway_url) or child.locator("textarea").count() == 0
-            assert any("frame-ancestors" in v for v in violations), violations
-            # CORS: the credentialed API call from the other origin is refused by the browser.
-            assert page.evaluate("apiCall()").startswith("refused")
-        finally:
-            browser.close()
+        violations: list[str] = []
+        page.on("console", lambda m: violations.append(m.text))
+        page.goto(refused)
+        page.wait_for_timeout(3000)
+        page.screenshot(path=str(ARTIFACTS / "embed-refused.png"))
+        child = next(f for f in page.frames if f != page.main_frame)
+        # CSP frame-ancestors: Chromium does not render the gateway inside this site.
+        assert not child.url.startswith(gateway_url) or child.locator("textarea").count() == 0
+        assert any("frame-ancestors" in v for v in violations), violations
+        # CORS: the credentialed API call from the other origin is refused by the browser.
+        assert page.evaluate("apiCall()").startswith("refused")
+    finally:
+        context.close()
 
 
 LINK_PAGE = """<!doctype html><meta charset=utf-8><title>site with a signed link</title>
@@ -142,6 +131,7 @@ def test_signed_embed_link_gives_a_logged_out_visitor_a_working_ui(
     local_oscar_factory: Callable[..., object],
     auth_gateway_factory: Callable[..., GatewayProcess],
     site_factory: Callable[[str], str],
+    chromium_browser: Browser,
     tmp_path: Path,
 ) -> None:
     oscar = local_oscar_factory(oidc_issuers=[idp.issuer])
@@ -162,20 +152,19 @@ def test_signed_embed_link_gives_a_logged_out_visitor_a_working_ui(
         headers={"Authorization": f"Bearer {token}"},
     )
     assert minted.status_code == 201, minted.text
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_context().new_page()  # never logged in
-            page.goto(f"{site}?{urlencode({'link': minted.json()['url']})}")
-            frame = page.frame_locator("#ui")
-            frame.locator("textarea").first.fill("visitor via a signed link")
-            frame.get_by_role("button", name="Moo").click()
-            frame.locator("text=visitor via a signed link").last.wait_for(timeout=60_000)
-            frame.locator("text=(oo)").first.wait_for(timeout=30_000)
-            page.screenshot(path=str(ARTIFACTS / "embed-signed-link.png"))
-            assert gateway.alive()
-        finally:
-            browser.close()
+    context = chromium_browser.new_context()
+    try:
+        page = context.new_page()  # never logged in
+        page.goto(f"{site}?{urlencode({'link': minted.json()['url']})}")
+        frame = page.frame_locator("#ui")
+        frame.locator("textarea").first.fill("visitor via a signed link")
+        frame.get_by_role("button", name="Moo").click()
+        frame.locator("text=visitor via a signed link").last.wait_for(timeout=60_000)
+        frame.locator("text=(oo)").first.wait_for(timeout=30_000)
+        page.screenshot(path=str(ARTIFACTS / "embed-signed-link.png"))
+        assert gateway.alive()
+    finally:
+        context.close()
 
 
 POPUP_PAGE = """<!doctype html><meta charset=utf-8><title>site with a login popup</title>
@@ -200,6 +189,7 @@ def test_login_popup_hands_the_site_a_link_for_its_iframe(
     local_oscar_factory: Callable[..., object],
     auth_gateway_factory: Callable[..., GatewayProcess],
     site_factory: Callable[[str], str],
+    chromium_browser: Browser,
     tmp_path: Path,
 ) -> None:
     oscar = local_oscar_factory(oidc_issuers=[idp.issuer])
@@ -210,23 +200,22 @@ def test_login_popup_hands_the_site_a_link_for_its_iframe(
         embed__allowed_origins=[site.rsplit("/", 1)[0]],
         jobs__sqlite_path=str(tmp_path / "jobs.sqlite3"),
     )
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page()
-            page.goto(f"{site}?{urlencode({'gateway': gateway.url})}")
-            with page.expect_popup() as opened:
-                page.click("#login")
-            popup = opened.value
-            popup.wait_for_selector("input[name=password]")
-            popup.fill("input[name=login]", "alice")
-            popup.fill("input[name=password]", "wonderland")
-            popup.click("button[type=submit]")
-            popup.wait_for_event("close", timeout=30_000)
-            frame = page.frame_locator("#ui")
-            frame.locator("textarea").first.fill("after the popup")
-            frame.get_by_role("button", name="Moo").click()
-            frame.locator("text=after the popup").last.wait_for(timeout=60_000)
-            page.screenshot(path=str(ARTIFACTS / "embed-popup.png"))
-        finally:
-            browser.close()
+    context = chromium_browser.new_context()
+    try:
+        page = context.new_page()
+        page.goto(f"{site}?{urlencode({'gateway': gateway.url})}")
+        with page.expect_popup() as opened:
+            page.click("#login")
+        popup = opened.value
+        popup.wait_for_selector("input[name=password]")
+        popup.fill("input[name=login]", "alice")
+        popup.fill("input[name=password]", "wonderland")
+        popup.click("button[type=submit]")
+        popup.wait_for_event("close", timeout=30_000)
+        frame = page.frame_locator("#ui")
+        frame.locator("textarea").first.fill("after the popup")
+        frame.get_by_role("button", name="Moo").click()
+        frame.locator("text=after the popup").last.wait_for(timeout=60_000)
+        page.screenshot(path=str(ARTIFACTS / "embed-popup.png"))
+    finally:
+        context.close()

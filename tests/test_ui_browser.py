@@ -7,38 +7,23 @@ from __future__ import annotations
 
 import io
 import re
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from PIL import Image
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
+from tests.fixtures.browser import ARTIFACTS as BROWSER_ARTIFACTS
 from tests.fixtures.gateway import Stack
 
 pytestmark = pytest.mark.browser
-ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "ui"
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-    "--disable-quic",
-]
+ARTIFACTS = BROWSER_ARTIFACTS / "ui"
 TIMEOUT = 60_000
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    chromium = shutil.which("chromium")
-    assert chromium, "Debian's chromium must be installed (make install)"
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=chromium, args=FLAGS)
-        yield launched
-        launched.close()
+@pytest.fixture
+def browser(chromium_browser: Browser) -> Browser:
+    return chromium_browser
 
 
 def log_in(browser: Browser, stack: Stack, user: str, *, phone: bool = False) -> Page:
