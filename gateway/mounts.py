@@ -24,11 +24,15 @@ running loop and leaks a new loop per lock when there is none.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
+import functools
 import gc
 import logging
+import sys
 import threading
 import time
+import types
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -62,10 +66,13 @@ log = logging.getLogger("gateway.mounts")
 T = TypeVar("T")
 USER_STATE_KEY = "gateway_user"  # read by uis.handlers.user_of
 _SWEEP_SECONDS = 5.0
-# At most one full garbage collection this often (it stalls every app for ~0.5 s).
-_COLLECT_SECONDS = 10.0
-_COLLECT_EVERY = 16
+# Closed apps are taken apart (``_dismantle``) so reference counting frees almost all of
+# them; the few cycles left (~600 objects an app) wait for a full collection, which
+# stalls every app for ~0.5 s: run it when no request came for a while, or after many.
+_IDLE_COLLECT_SECONDS = 2.0
+_COLLECT_EVERY = 256
 _GC_THRESHOLDS = (20_000, 20, 20)
+_SWITCH_SECONDS = 0.001
 # Result files written for Gradio are deleted after this long (Gradio keeps its own copy).
 _PRUNE_SECONDS = 3600.0
 
@@ -141,6 +148,9 @@ class UIMounts:
         # collections during builds stalled every app (gradio-notes.md).
         thresholds = gc.get_threshold()
         gc.set_threshold(*_GC_THRESHOLDS)
+        # Blocks are built on another thread: let the event loop take the GIL back sooner.
+        switch = sys.getswitchinterval()
+        sys.setswitchinterval(_SWITCH_SECONDS)
         async with anyio.create_task_group() as tg:
             self._tg = tg
             tg.start_soon(self._sweeper)
@@ -159,6 +169,7 @@ class UIMounts:
         if self._builder is not None:
             self._builder.close()
         gc.set_threshold(*thresholds)
+        sys.setswitchinterval(switch)
 
     # --- ASGI --------------------------------------------------------------------------
 
@@ -318,7 +329,12 @@ class UIMounts:
         await ready.wait()
         if mounted.closed.is_set():
             raise Unavailable(f"The UI of {service.name!r} could not start. Try again later.")
-        # Each app adds ~25k tracked objects; freezing keeps full collections short.
+        # Gradio builds throw-away apps (Blocks.__exit__ and .queue() each make one), kept
+        # alive only by FastAPI's caches: free them now, while everything older is frozen
+        # (this collection only scans what was made since), then freeze the new app so
+        # later collections skip its ~25k objects.
+        _forget_fastapi_caches()
+        gc.collect()
         gc.freeze()
         log.info("built UI of %s in %.0f ms", service.name, (time.perf_counter() - started) * 1000)
         return mounted
@@ -392,6 +408,8 @@ class UIMounts:
         mounted.stop.set()
         with anyio.move_on_after(10):
             await mounted.closed.wait()
+        if mounted.closed.is_set():
+            _dismantle(mounted)
         _forget_fastapi_caches()
         self._closed_since_collect += 1
         if self._closed_since_collect >= _COLLECT_EVERY:
@@ -420,7 +438,10 @@ class UIMounts:
         for mounted in [m for m in self._retiring if m.idle()]:
             self._retiring.remove(mounted)
             await self._close(mounted)
-        if self._closed_since_collect and time.monotonic() - self._last_collect > _COLLECT_SECONDS:
+        quiet = all(
+            m.active == 0 and now - m.last_used > _IDLE_COLLECT_SECONDS for m in self.apps.values()
+        )
+        if self._closed_since_collect and quiet:
             self._collect()
         if time.monotonic() - self._last_prune > _PRUNE_SECONDS:
             from uis.outputs import prune_written
@@ -429,13 +450,12 @@ class UIMounts:
             await anyio.to_thread.run_sync(prune_written, _PRUNE_SECONDS)
 
     def _collect(self) -> None:
-        """Free closed apps: frozen objects are never collected, so unfreeze, collect, refreeze.
-
-        One full collection for many closed apps, not one per eviction (it stalls
-        every app); then glibc is asked to hand freed arenas back to the OS.
+        """Free what is left of closed apps: frozen objects are never collected, so unfreeze,
+        collect, refreeze; then glibc is asked to hand freed arenas back to the OS.
         """
         self._closed_since_collect, self._last_collect = 0, time.monotonic()
         gc.unfreeze()
+        _forget_fastapi_caches()
         gc.collect()
         gc.freeze()
         _trim_malloc()
@@ -471,6 +491,76 @@ def _forget_fastapi_caches() -> None:
         cached = getattr(models, name)
         if name.endswith("_cached") and hasattr(cached, "cache_clear"):
             cached.cache_clear()
+
+
+# Types whose instances belong to one app's routing (its private FastAPI, Gradio's App,
+# their routers, routes and dependency trees): never shared between apps.
+_APP_MODULES = (
+    "fastapi.applications",
+    "fastapi.routing",
+    "fastapi.dependencies.models",
+    "starlette.applications",
+    "starlette.routing",
+    "gradio.routes",
+)
+
+
+def _dismantle(mounted: Mounted) -> None:
+    """Break the reference cycles of a closed app so reference counting frees it.
+
+    Its routes, routers and dependency trees point back at the app through closures,
+    and every Blocks component at its Blocks: cleared, the app is freed at once even
+    though ``gc.freeze()`` keeps it out of collections.
+    """
+    blocks = mounted.blocks
+    roots = [mounted.app, getattr(blocks, "app", None)]
+    try:
+        for obj in _app_objects(roots):
+            obj.__dict__.clear()
+        for fn in list(getattr(blocks, "fns", {}).values()):
+            fn.__dict__.clear()
+        for block in list(getattr(blocks, "blocks", {}).values()):
+            block.__dict__.clear()
+        blocks.__dict__.clear()
+    except Exception:  # taking apart is an optimisation: a collection frees the rest
+        log.warning("could not take apart the UI of %s", mounted.name, exc_info=True)
+
+
+def _app_objects(roots: list[Any]) -> list[Any]:
+    """Objects of ``_APP_MODULES`` types reachable from ``roots`` (through their attributes,
+    containers, closures and bound methods; never through modules or classes)."""
+    found: list[Any] = []
+    seen: set[int] = set()
+    stack = [r for r in roots if r is not None]
+    while stack:
+        obj = stack.pop()
+        if id(obj) in seen or isinstance(obj, (type, types.ModuleType)):
+            continue
+        seen.add(id(obj))
+        if type(obj).__module__.startswith(_APP_MODULES):
+            attrs = getattr(obj, "__dict__", None)
+            if isinstance(attrs, dict):
+                found.append(obj)
+                stack.extend(attrs.values())
+        elif isinstance(obj, (list, tuple, set, frozenset)):
+            stack.extend(obj)
+        elif isinstance(obj, dict):
+            stack.extend(obj.values())
+        elif isinstance(obj, types.FunctionType):
+            stack.extend(_cell_contents(obj))
+        elif isinstance(obj, types.MethodType):
+            stack.append(obj.__self__)
+        elif isinstance(obj, functools.partial):
+            stack.extend([obj.func, *obj.args, *obj.keywords.values()])
+    return found
+
+
+def _cell_contents(fn: types.FunctionType) -> list[Any]:
+    contents = []
+    for cell in fn.__closure__ or ():
+        with contextlib.suppress(ValueError):  # an empty cell
+            contents.append(cell.cell_contents)
+    return contents
 
 
 def tune_queue(blocks: Any, settings: Settings) -> None:
