@@ -210,8 +210,9 @@ def test_login_popup_hands_the_site_a_link_for_its_iframe(
         popup.wait_for_selector("input[name=password]")
         popup.fill("input[name=login]", "alice")
         popup.fill("input[name=password]", "wonderland")
-        popup.click("button[type=submit]")
-        popup.wait_for_event("close", timeout=30_000)
+        # Listen before the click: the popup may post its link and close at once.
+        with popup.expect_event("close", timeout=30_000):
+            popup.click("button[type=submit]")
         frame = page.frame_locator("#ui")
         frame.locator("textarea").first.fill("after the popup")
         frame.get_by_role("button", name="Moo").click()
