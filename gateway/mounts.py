@@ -58,6 +58,7 @@ from gateway.errors import (
 )
 from gateway.oscar.models import Service
 from gateway.settings import Settings
+from gateway.uifiles import AppFiles, admit_files, mark_launched
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -85,6 +86,7 @@ class Mounted:
     definition_hash: str
     app: ASGIApp
     blocks: Any
+    files: AppFiles
     stop: anyio.Event = field(default_factory=anyio.Event)
     closed: anyio.Event = field(default_factory=anyio.Event)
     active: int = 0
@@ -242,6 +244,22 @@ class UIMounts:
         mounted.active += 1
         mounted.last_used = time.monotonic()
         try:
+            if scope["type"] == "http":
+                route = scope["path"][len(child["root_path"]) :]
+                try:
+                    receive, send = await admit_files(
+                        mounted.files,
+                        user.sub,
+                        scope,
+                        receive,
+                        send,
+                        route=route,
+                        max_body=self.settings.limits.max_body_bytes,
+                    )
+                except GatewayError as refused:
+                    log.warning("refused a request to %s: %s", mounted.name, refused.message)
+                    await self._respond(scope, receive, send, refused)
+                    return
             await mounted.app(child, receive, send)
         finally:
             mounted.active -= 1
@@ -323,7 +341,7 @@ class UIMounts:
             if self._builder is None:
                 self._builder = _BuilderLoop()
             app, blocks = await self._builder.run(lambda: self._make(service))
-        mounted = Mounted(service.name, _hash(service), app, blocks)
+        mounted = Mounted(service.name, _hash(service), app, blocks, AppFiles(blocks))
         ready = anyio.Event()
         self._tg.start_soon(self._serve, mounted, ready)
         await ready.wait()
@@ -371,6 +389,7 @@ class UIMounts:
             # scope's: without it, output files lose the Nginx prefix behind a proxy and 404.
             root_path=f"{self.settings.root_path}/ui/{service.name}",
         )
+        mark_launched(blocks)  # Gradio's file-path checks run only for launched Blocks
         return private, blocks
 
     async def _serve(self, mounted: Mounted, ready: anyio.Event) -> None:

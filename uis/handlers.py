@@ -28,6 +28,7 @@ from gateway.errors import (
 from gateway.oscar.client import OscarClient
 from gateway.oscar.payloads import Output, decode_output, encode_body, sniff
 from gateway.settings import Settings
+from gateway.uifiles import in_gradio_cache
 from uis.spec import FormField, UISpec
 
 if TYPE_CHECKING:
@@ -168,6 +169,9 @@ def file_bytes(kind: str, value: Any) -> bytes:
     path = value.get("path") if isinstance(value, dict) else value
     if not path:
         raise InvalidInput(f"Upload {'an' if kind in ('image', 'audio') else 'a'} {kind} first.")
+    if not in_gradio_cache(str(path)):
+        # Only files Gradio stored for an upload to this app (the dispatcher checked whose).
+        raise InvalidInput("Upload the file with the page's upload box (or gradio_client).")
     data = Path(str(path)).read_bytes()
     found = sniff(data)
     # Unknown binary formats pass (sniffing knows few video containers); known other types do not.
