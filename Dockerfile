@@ -23,6 +23,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     # when the root filesystem is read-only (k8s mounts an emptyDir there).
     HOME=/tmp \
     GRADIO_TEMP_DIR=/tmp/gradio \
+    GATEWAY_DATA_DIR=/tmp/oscar-gateway \
     GRADIO_ANALYTICS_ENABLED=False \
     MPLCONFIGDIR=/tmp/matplotlib
 RUN groupadd --system --gid 10001 gateway \

@@ -13,7 +13,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.settings import Settings
+from core.settings import Settings
 
 
 def session_cookie_name(settings: Settings) -> str:

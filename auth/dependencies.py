@@ -19,33 +19,21 @@ from __future__ import annotations
 import logging
 import time
 from typing import Annotated, Any
-from urllib.parse import quote
 
 from fastapi import Depends, Request
-from starlette.exceptions import HTTPException
 
 from auth import cookies
-from auth.models import User
-from auth.oidc import OidcClient, ProviderRefused
+from auth.oidc import OidcClient
 from auth.sessions import Session, SessionStore
+from auth.state import auth_state
 from auth.tokens import BearerValidator, is_service_token
-from gateway.errorpages import wants_html
-from gateway.errors import GatewayError, Unauthorized, Unavailable
-from gateway.settings import Settings
+from core.errors import GatewayError, LoginRequired, ProviderRefused, Unauthorized
+from core.identity import User
+from core.settings import Settings
 
 log = logging.getLogger("auth")
-
-# Where ``install_auth``'s middleware leaves the gateway's ``app.state``: inside a
-# mounted sub-app (a Gradio UI) ``request.app`` is that sub-app, not the gateway.
-STATE_KEY = "oscar_gateway.state"
-
 # Path parameters that name the OSCAR service a route acts on.
 _SERVICE_PARAMS = ("service", "name", "service_name")
-
-
-def app_state(request: Request) -> Any:
-    """The gateway's ``app.state``, also from within a mounted sub-app."""
-    return request.scope.get(STATE_KEY) or request.app.state
 
 
 async def authenticate(request: Request) -> User | None:
@@ -74,7 +62,7 @@ async def _bearer_user(request: Request, header: str) -> User:
         return User(
             sub=f"service:{service}", kind="service_token", access_token=token, service=service
         )
-    validator: BearerValidator = app_state(request).bearer
+    validator: BearerValidator = auth_state(request).bearer
     claims = dict(await validator.validate(token))
     return User(
         sub=str(claims["sub"]),
@@ -94,11 +82,11 @@ def _groups(claims: dict[str, Any]) -> tuple[str, ...]:
 
 async def session_user(request: Request) -> User | None:
     """The user of the session cookie (refreshing its token when due), or ``None``."""
-    settings: Settings = app_state(request).settings
+    settings: Settings = auth_state(request).settings
     session_id = cookies.read_session_id(request, settings)
     if not session_id:
         return None
-    store: SessionStore = app_state(request).sessions
+    store: SessionStore = auth_state(request).sessions
     session = await store.get(session_id)
     if session is None or session.expires_at <= time.time():
         return None
@@ -113,11 +101,11 @@ async def session_user(request: Request) -> User | None:
 
 
 async def _refresh(request: Request, session_id: str, session: Session) -> Session | None:
-    settings: Settings = app_state(request).settings
+    settings: Settings = auth_state(request).settings
     if session.access_expires_at - settings.session.refresh_margin_seconds > time.time():
         return session
-    store: SessionStore = app_state(request).sessions
-    oidc: OidcClient = app_state(request).oidc
+    store: SessionStore = auth_state(request).sessions
+    oidc: OidcClient = auth_state(request).oidc
     if not session.refresh_token:
         return session if session.access_expires_at > time.time() else await _end(store, session_id)
     try:
@@ -164,16 +152,6 @@ async def require_user(request: Request) -> User:
     return user
 
 
-def login_url(request: Request, settings: Settings) -> str:
-    """``{prefix}/auth/login?next=<this page>``."""
-    root = settings.root_path
-    path = request.url.path
-    if root and not path.startswith(root + "/") and path != root:
-        path = root + path
-    here = path + (f"?{request.url.query}" if request.url.query else "")
-    return f"{root}/auth/login?next={quote(here, safe='')}"
-
-
 async def require_browser_user(request: Request) -> User:
     """The caller; a browser with no session is sent to the login page (HTML routes)."""
     try:
@@ -182,23 +160,7 @@ async def require_browser_user(request: Request) -> User:
         user = None
     if user is not None:
         return user
-    if not wants_html(request):
-        raise Unauthorized()
-    settings: Settings = app_state(request).settings
-    raise HTTPException(
-        status_code=303,
-        detail="Log in to continue.",
-        headers={"Location": login_url(request, settings)},
-    )
-
-
-async def gradio_auth_dependency(request: Request) -> str | None:
-    """For ``gr.mount_gradio_app(auth_dependency=...)``: the caller's ``sub`` or ``None``."""
-    try:
-        user = await authenticate(request)
-    except (Unauthorized, Unavailable):
-        return None
-    return user.sub if user else None
+    raise LoginRequired()
 
 
 CurrentUser = Annotated[User, Depends(require_user)]

@@ -17,8 +17,8 @@ from typing import Any
 
 import httpx
 
-from gateway.errors import Unauthorized, Unavailable
-from gateway.settings import OIDCSettings
+from core.errors import Unauthorized, Unavailable
+from core.settings import OIDCSettings
 
 log = logging.getLogger(__name__)
 

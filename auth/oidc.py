@@ -24,8 +24,8 @@ from authlib.integrations.httpx_client._compat import httpx2 as authlib_http
 from jose import JWTError, jwt
 
 from auth.tokens import ASYMMETRIC
-from gateway.errors import BadRequest, Unauthorized, Unavailable, UpstreamError
-from gateway.settings import Settings
+from core.errors import BadRequest, ProviderRefused, Unauthorized, Unavailable, UpstreamError
+from core.settings import Settings
 
 # authlib's client runs on httpx2 when installed (else httpx): its transport errors are those.
 TRANSPORT_ERRORS = (httpx.HTTPError, authlib_http.HTTPError)
@@ -42,14 +42,6 @@ class TokenSet:
     expires_at: float
     refresh_token: str | None = field(default=None, repr=False)
     id_token: str | None = field(default=None, repr=False)
-
-
-class ProviderRefused(Exception):
-    """The provider answered a token request with an OAuth error (e.g. invalid_grant)."""
-
-    def __init__(self, error: str) -> None:
-        super().__init__(error)
-        self.error = error
 
 
 class OidcClient:

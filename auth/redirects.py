@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from urllib.parse import unquote, urlsplit
 
-from gateway.errors import BadRequest
+from core.errors import BadRequest
 
 _MAX_LENGTH = 2048
 

@@ -23,12 +23,13 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 
 from auth import cookies
 from auth.dependencies import BrowserUser, CurrentUser
-from auth.oidc import OidcClient, ProviderRefused
+from auth.oidc import OidcClient
 from auth.redirects import checked_next, safe_or_home
 from auth.sessions import PendingLogin, Session, SessionStore, new_id
-from gateway.errors import BadRequest, Forbidden, GatewayError
-from gateway.observability import current_request_id
-from gateway.settings import Settings
+from auth.state import auth_state
+from core.errors import BadRequest, Forbidden, GatewayError, ProviderRefused
+from core.requestid import current_request_id
+from core.settings import Settings
 
 log = logging.getLogger("auth")
 
@@ -49,7 +50,7 @@ def _fail(request: Request, reason: str, exc: GatewayError) -> GatewayError:
 @router.get("/login")
 async def login(request: Request, next: str | None = None) -> Response:
     """Start a login at the identity provider; come back to ``next`` (a path of this site)."""
-    settings: Settings = request.app.state.settings
+    settings: Settings = auth_state(request).settings
     try:
         target = checked_next(next, settings.root_path)
     except BadRequest as exc:
@@ -61,12 +62,12 @@ async def login(request: Request, next: str | None = None) -> Response:
         code_verifier=secrets.token_urlsafe(64),
         next_url=target,
     )
-    oidc: OidcClient = request.app.state.oidc
+    oidc: OidcClient = auth_state(request).oidc
     url = await oidc.authorization_url(
         state=pending.state, nonce=pending.nonce, code_verifier=pending.code_verifier
     )
     login_id = new_id()
-    store: SessionStore = request.app.state.sessions
+    store: SessionStore = auth_state(request).sessions
     await store.put_login(login_id, pending, settings.session.login_ttl_seconds)
     response = RedirectResponse(url, status_code=303)
     cookies.set_login_cookie(response, settings, login_id)
@@ -77,13 +78,13 @@ async def login(request: Request, next: str | None = None) -> Response:
 @router.get("/callback")
 async def callback(request: Request) -> Response:
     """Where the identity provider sends the browser back with a code."""
-    settings: Settings = request.app.state.settings
+    settings: Settings = auth_state(request).settings
     try:
         pending = await _pending_login(request, settings)
         session = await _session_from_code(request, pending)
     except GatewayError as exc:
         raise _fail(request, "login callback rejected", exc) from None
-    store: SessionStore = request.app.state.sessions
+    store: SessionStore = auth_state(request).sessions
     old_id = cookies.read_session_id(request, settings)
     if old_id:
         # Rotation: whatever session this browser had before is gone after a login.
@@ -111,7 +112,7 @@ async def _pending_login(request: Request, settings: Settings) -> PendingLogin:
             "No login was started in this browser, or it took too long. Start the login again.",
             detail="no login cookie",
         )
-    store: SessionStore = request.app.state.sessions
+    store: SessionStore = auth_state(request).sessions
     pending = await store.pop_login(login_id)
     if pending is None:
         raise BadRequest(
@@ -134,7 +135,7 @@ async def _session_from_code(request: Request, pending: PendingLogin) -> Session
         raise BadRequest(
             "The login answer carries no code. Start the login again.", detail="no code"
         )
-    oidc: OidcClient = request.app.state.oidc
+    oidc: OidcClient = auth_state(request).oidc
     try:
         tokens = await oidc.exchange_code(code, code_verifier=pending.code_verifier)
     except ProviderRefused as exc:
@@ -148,7 +149,7 @@ async def _session_from_code(request: Request, pending: PendingLogin) -> Session
     claims = await oidc.validate_id_token(
         tokens.id_token, nonce=pending.nonce, access_token=tokens.access_token
     )
-    settings: Settings = request.app.state.settings
+    settings: Settings = auth_state(request).settings
     return Session(
         sub=str(claims["sub"]),
         access_token=tokens.access_token,
@@ -165,8 +166,8 @@ async def _session_from_code(request: Request, pending: PendingLogin) -> Session
 @router.post("/logout")
 async def logout(request: Request) -> Response:
     """End the session (needs its CSRF token) and log out at the identity provider too."""
-    settings: Settings = request.app.state.settings
-    store: SessionStore = request.app.state.sessions
+    settings: Settings = auth_state(request).settings
+    store: SessionStore = auth_state(request).sessions
     session_id = cookies.read_session_id(request, settings)
     session = await store.get(session_id) if session_id else None
     if session_id is None or session is None:
@@ -185,7 +186,7 @@ async def logout(request: Request) -> Response:
             ),
         )
     await store.delete(session_id)
-    oidc: OidcClient = request.app.state.oidc
+    oidc: OidcClient = auth_state(request).oidc
     provider_logout = await oidc.end_session_url(
         id_token=session.id_token, post_logout=_logged_out_url(settings, absolute=True)
     )
@@ -215,7 +216,7 @@ def _logged_out_url(settings: Settings, *, absolute: bool = False) -> str:
 @router.get("/logged-out", response_class=HTMLResponse)
 async def logged_out(request: Request) -> HTMLResponse:
     """The page shown after logout."""
-    settings: Settings = request.app.state.settings
+    settings: Settings = auth_state(request).settings
     return _page(
         "Logged out",
         "<p>You are logged out.</p>"
@@ -241,14 +242,14 @@ async def me(request: Request, user: CurrentUser) -> JSONResponse:
 
 
 async def _session_of(request: Request, user: CurrentUser) -> Session | None:
-    store: SessionStore = request.app.state.sessions
+    store: SessionStore = auth_state(request).sessions
     return await store.get(user.session_id) if user.session_id else None
 
 
 @router.get("/account", response_class=HTMLResponse)
 async def account(request: Request, user: BrowserUser) -> HTMLResponse:
     """Your account page (HTML): who you are, and a logout button."""
-    settings: Settings = request.app.state.settings
+    settings: Settings = auth_state(request).settings
     session = await _session_of(request, user)
     csrf = html.escape(session.csrf_token) if session else ""
     groups = html.escape(", ".join(user.groups) or "none")

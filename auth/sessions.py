@@ -32,7 +32,7 @@ from typing import Protocol, TypeVar
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from gateway.errors import Unavailable
+from core.errors import Unavailable
 
 _PREFIX = "oscar-gateway:"
 T = TypeVar("T")

@@ -14,7 +14,7 @@
   small leeway, ``sub`` names someone, and ``aud`` (or ``azp``) is one of
   ``settings.audiences`` (the client id when empty).
 
-Every failure is ``gateway.errors.Unauthorized`` with a message for a person;
+Every failure is ``core.errors.Unauthorized`` with a message for a person;
 no message or log line ever contains the token.
 """
 
@@ -33,8 +33,8 @@ from jose.exceptions import JOSEError
 from jose.utils import base64url_decode
 
 from auth.jwks import JwksCache
-from gateway.errors import Unauthorized
-from gateway.settings import OIDCSettings
+from core.errors import Unauthorized
+from core.settings import OIDCSettings
 
 Claims = dict[str, Any]
 

@@ -132,10 +132,10 @@ def first_open(http: httpx.Client, url: str, name: str) -> tuple[float, float]:
 STANDALONE = """
 import sys, anyio, httpx, uvicorn, gradio as gr
 from fastapi import FastAPI
-from auth.models import User
-from gateway.mounts import tune_queue
-from gateway.oscar.client import OscarClient
-from gateway.settings import Settings
+from core.identity import User
+from gateway.mounts.builder import tune_queue
+from oscar.client import OscarClient
+from core.settings import Settings
 from uis import registry
 from uis.handlers import USER_STATE_KEY, ServiceContext
 from uis.spec import parse_spec

@@ -192,8 +192,8 @@ class DevIdp(LocalServer):
         }
 
     def oidc_settings(self, **overrides: Any) -> Any:
-        """``gateway.settings.OIDCSettings`` for a gateway that logs in at this provider."""
-        from gateway.settings import OIDCSettings
+        """``core.settings.OIDCSettings`` for a gateway that logs in at this provider."""
+        from core.settings import OIDCSettings
 
         values = {k.removeprefix("oidc__"): v for k, v in self.gateway_settings().items()}
         return OIDCSettings(**{**values, **overrides})

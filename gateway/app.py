@@ -1,4 +1,10 @@
-"""``create_app(settings)``: builds the gateway; nothing happens at import time."""
+"""``create_app(settings)``: builds the gateway; nothing happens at import time.
+
+The lifespan opens the collaborators once and yields them, typed, into
+Starlette's lifespan state (``gateway.state.GatewayState`` under
+``"gateway"``, ``auth.state.AuthState`` under ``"auth"``); routes get them
+through ``gateway.deps``, mounted UIs as plain arguments.
+"""
 
 from __future__ import annotations
 
@@ -10,41 +16,68 @@ import httpx
 from fastapi import FastAPI
 
 from auth.setup import install_auth, open_auth
-from gateway.api import api_lifespan, install_api
-from gateway.errorpages import install_error_handlers
+from auth.state import AUTH_STATE
+from core.errorpages import install_error_handlers
+from core.metrics import Metrics
+from core.settings import Settings
+from gateway.api import install_api, open_jobs
 from gateway.health import install_health
-from gateway.metrics import Metrics
 from gateway.mounts import install_uis
 from gateway.observability import forward_request_id, install_observability
-from gateway.oscar.client import OscarClient
-from gateway.oscar.jobs import JobRunner
-from gateway.oscar.storage import Storage
 from gateway.portal import install_portal
-from gateway.settings import Settings
+from gateway.state import GATEWAY_STATE, GatewayState, Limiters
+from oscar.client import OscarClient
+from oscar.models import Service
+from oscar.runner import JobRunner
+from oscar.storage import Storage
+from uis.handlers import ServiceContext
+from uis.spec import parse_spec
 
 log = logging.getLogger("gateway")
 
 
 def create_app(settings: Settings) -> FastAPI:
     """The gateway ASGI app for ``settings``; clients are opened in its lifespan."""
+    metrics = Metrics()
+    limiters = Limiters.from_settings(settings)
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, object]]:
         async with AsyncExitStack() as stack:
             http = await stack.enter_async_context(_http_client(settings))
-            app.state.http = http
             forward_request_id(http, settings.oscar.url)
-            # OSCAR: API client, S3 side (one aioboto3 session), async invoker (gateway/oscar/).
-            app.state.oscar = OscarClient(http, settings.oscar)
-            app.state.storage = Storage(endpoint_override=settings.oscar.s3_endpoint)
-            app.state.jobs = JobRunner(app.state.oscar, app.state.storage, settings.oscar)
+            # OSCAR: API client, S3 side (one aioboto3 session), async invoker (oscar/).
+            oscar = OscarClient(http, settings.oscar)
+            storage = Storage(endpoint_override=settings.oscar.s3_endpoint)
+            runner = JobRunner(oscar, storage, settings.oscar)
             # Auth: session store, bearer validator (JWKS cache), OIDC client (auth/setup.py).
-            await open_auth(app, settings, http, stack)
+            auth = await open_auth(settings, http, stack)
             # REST API: job store + follower resuming unfinished jobs (gateway/api/).
-            await stack.enter_async_context(api_lifespan(app, settings))
+            store, follower = await stack.enter_async_context(
+                open_jobs(settings, oscar=oscar, storage=storage, http=http, metrics=metrics)
+            )
+
+            def ui_context(service: Service) -> ServiceContext:
+                spec = parse_spec(service)
+                return ServiceContext(spec, oscar, settings, metrics=metrics, jobs=runner)
+
             # UIs: lifespan tasks of the lazily mounted Gradio apps, closed at exit.
-            await stack.enter_async_context(app.state.uis.running())
-            yield
+            await stack.enter_async_context(
+                uis.running(oscar=oscar, metrics=metrics, context=ui_context)
+            )
+            state = GatewayState(
+                settings=settings,
+                metrics=metrics,
+                limiters=limiters,
+                uis=uis,
+                http=http,
+                oscar=oscar,
+                storage=storage,
+                runner=runner,
+                job_store=store,
+                follower=follower,
+            )
+            yield {GATEWAY_STATE: state, AUTH_STATE: auth}
 
     app = FastAPI(
         title="oscar-gateway",
@@ -53,16 +86,14 @@ def create_app(settings: Settings) -> FastAPI:
         redoc_url=None,
         openapi_url=None,
     )
-    app.state.settings = settings
-    app.state.metrics = Metrics()
-    install_error_handlers(app)
+    install_error_handlers(app, root_path=settings.root_path)
     install_health(app, settings)
-    install_auth(app, settings)
+    install_auth(app)
     install_api(app, settings)
-    install_uis(app, settings)
+    uis = install_uis(app, settings)
     install_portal(app, settings)
     # Last, so it is the outermost middleware: every request gets an id and a log line.
-    install_observability(app, settings)
+    install_observability(app, metrics)
     return app
 
 

@@ -6,9 +6,9 @@ import argparse
 
 import uvicorn
 
+from core.settings import Settings
 from gateway.app import create_app
 from gateway.logs import logging_config
-from gateway.settings import Settings
 
 
 def build_parser() -> argparse.ArgumentParser:

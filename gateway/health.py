@@ -15,9 +15,10 @@ from collections.abc import Awaitable, Callable
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from gateway.errors import GatewayError, Unavailable
-from gateway.oscar.client import OscarClient
-from gateway.settings import Settings
+from auth.state import auth_state
+from core.errors import GatewayError, Unavailable
+from core.settings import Settings
+from gateway.state import gateway_state
 
 log = logging.getLogger("gateway.health")
 
@@ -62,22 +63,15 @@ async def _run_check(check: Callable[[], Awaitable[None]]) -> str:
 
 
 async def _check_oscar(request: Request) -> None:
-    state = request.app.state
-    oscar = getattr(state, "oscar", None)
-    if oscar is None:
-        settings: Settings = state.settings
-        oscar = OscarClient(state.http, settings.oscar)
     try:
-        await oscar.health()
+        await gateway_state(request).oscar.health()
     except Unavailable as exc:
         # The generic Unavailable text is about the cluster; say it plainly for operators.
         raise Unavailable("OSCAR unavailable", detail=exc.detail) from exc
 
 
 async def _check_sessions(request: Request) -> None:
-    store = getattr(request.app.state, "sessions", None)
-    if store is None:
-        raise Unavailable("session store not configured")
+    store = auth_state(request).sessions
     ping = getattr(store, "ping", None)
     if ping is not None:
         await ping()

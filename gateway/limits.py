@@ -15,8 +15,8 @@ from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.errors import PayloadTooLarge, RateLimited
-from gateway.settings import Settings
+from core.errors import PayloadTooLarge, RateLimited
+from core.settings import Settings
 
 
 class RateLimiter:

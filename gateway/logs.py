@@ -14,7 +14,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from gateway.observability import current_request_id
+from core.requestid import current_request_id
 
 REDACTED = "[redacted]"
 

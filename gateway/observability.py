@@ -13,39 +13,27 @@ from __future__ import annotations
 import logging
 import re
 import time
-import uuid
-from contextvars import ContextVar
 
 import httpx
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.routing import BaseRoute, Mount, get_route_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.metrics import Metrics
-from gateway.settings import Settings
+from core.metrics import Metrics
+from core.requestid import (
+    REQUEST_ID_HEADER,
+    accept_request_id,
+    current_request_id,
+    request_id_var,
+)
 
-REQUEST_ID_HEADER = "X-Request-ID"
-_SANE_ID = re.compile(r"[A-Za-z0-9._:-]{8,128}")
 # Probes and scrapes every few seconds would drown the access log.
 _QUIET_ROUTES = frozenset({"/healthz", "/readyz", "/metrics"})
 UNMATCHED = "<unmatched>"
 
-_request_id: ContextVar[str | None] = ContextVar("gateway_request_id", default=None)
 access_log = logging.getLogger("gateway.access")
-
-
-def current_request_id() -> str | None:
-    """The id of the request being served by this task, if any."""
-    return _request_id.get()
-
-
-def accept_request_id(incoming: str | None) -> str:
-    """Keep a caller's id when it is a sane token (Nginx's $request_id is), else make one."""
-    if incoming and _SANE_ID.fullmatch(incoming):
-        return incoming
-    return uuid.uuid4().hex
 
 
 def route_template(scope: Scope, outer_root_path: str) -> str:
@@ -85,7 +73,7 @@ class ObservabilityMiddleware:
         request_id = accept_request_id(_decode(headers.get(b"x-request-id")))
         # No reset: uvicorn serves each request in its own task and context, and the
         # outermost error handler still logs an unexpected error with this id.
-        _request_id.set(request_id)
+        request_id_var.set(request_id)
         if scope["type"] == "websocket":
             await self.app(scope, receive, send)
             return
@@ -154,13 +142,12 @@ def forward_request_id(http: httpx.AsyncClient, oscar_url: str) -> None:
     http.event_hooks["request"] = [*http.event_hooks.get("request", []), add_header]
 
 
-async def metrics_endpoint(request: Request) -> Response:
-    """Prometheus exposition of this replica's metrics."""
-    metrics: Metrics = request.app.state.metrics
-    return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
-
-
-def install_observability(app: FastAPI, settings: Settings) -> None:
+def install_observability(app: FastAPI, metrics: Metrics) -> None:
     """Request-id/access-log/metrics middleware and ``GET /metrics``."""
-    app.add_middleware(ObservabilityMiddleware, metrics=app.state.metrics)
+
+    async def metrics_endpoint() -> Response:
+        """Prometheus exposition of this replica's metrics."""
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    app.add_middleware(ObservabilityMiddleware, metrics=metrics)
     app.add_api_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)

@@ -16,9 +16,10 @@ from fastapi import APIRouter, FastAPI, Request
 from starlette.background import BackgroundTask
 from starlette.responses import StreamingResponse
 
-from gateway.errors import Unauthorized
-from gateway.oscar.client import transport_error
-from gateway.settings import Settings
+from core.errors import Unauthorized
+from core.settings import Settings
+from gateway.deps import AppSettings, Http
+from oscar.client import transport_error
 
 # RFC 9110 §7.6.1 hop-by-hop fields, plus what httpx recomputes for the new connection.
 _HOP_BY_HOP = {
@@ -52,12 +53,12 @@ def _response_headers(response: httpx.Response) -> dict[str, str]:
 
 
 @router.api_route("/oscar/{path:path}", methods=_METHODS)
-async def passthrough(path: str, request: Request) -> StreamingResponse:
+async def passthrough(
+    path: str, request: Request, settings: AppSettings, http: Http
+) -> StreamingResponse:
     """Forward one OSCAR API call with the caller's credentials."""
     if "authorization" not in request.headers and path not in _PUBLIC_PATHS:
         raise Unauthorized("Send your OSCAR credentials (Authorization header) with /oscar calls.")
-    settings: Settings = request.app.state.settings
-    http: httpx.AsyncClient = request.app.state.http
     url = f"{settings.oscar.url.rstrip('/')}/{path}"
     if request.url.query:
         url += f"?{request.url.query}"

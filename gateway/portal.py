@@ -20,9 +20,10 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from auth.dependencies import BrowserUser
-from gateway.dependencies import Oscar
-from gateway.oscar.models import Service
-from gateway.settings import Settings
+from auth.state import auth_state
+from core.settings import Settings
+from gateway.deps import AppSettings, Oscar
+from oscar.models import Service
 from uis.registry import api_name, resolve
 from uis.spec import UISpec, parse_spec
 
@@ -55,9 +56,10 @@ def _templates() -> Environment:
 
 
 @router.get("/", response_class=HTMLResponse)
-async def portal(request: Request, user: BrowserUser, oscar: Oscar) -> HTMLResponse:
+async def portal(
+    request: Request, user: BrowserUser, oscar: Oscar, settings: AppSettings
+) -> HTMLResponse:
     """The portal: the services you may use, their UIs and how to call them."""
-    settings: Settings = request.app.state.settings
     services = await oscar.list_services(auth=user.authorization)
     base = settings.public_url.rstrip("/")
     cards = [card(s, base) for s in sorted(services, key=lambda s: s.name)]
@@ -75,9 +77,9 @@ async def portal(request: Request, user: BrowserUser, oscar: Oscar) -> HTMLRespo
 
 
 async def _csrf_token(request: Request, session_id: str | None) -> str:
-    store = getattr(request.app.state, "sessions", None)
-    if not session_id or store is None:
+    if not session_id:
         return ""
+    store = auth_state(request).sessions
     session = await store.get(session_id)
     return str(session.csrf_token) if session else ""
 

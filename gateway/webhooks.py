@@ -20,8 +20,8 @@ from urllib.parse import urlsplit
 import anyio
 import httpx
 
-from gateway.errors import InvalidInput
-from gateway.settings import Settings
+from core.errors import InvalidInput
+from core.settings import Settings
 
 log = logging.getLogger("gateway.webhooks")
 

@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-from gateway.settings import Settings
+from core.settings import Settings
 
 
 @dataclass(frozen=True)

@@ -7,14 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from core.settings import JobSettings, Settings
 from devstack.redis import RedisServer
-from gateway.jobstore import JobRecord, JobStore, new_job_id, open_job_store
-from gateway.settings import JobSettings
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
+from gateway.jobs import JobRecord, JobStore, new_job_id, open_job_store
 
 
 @pytest.fixture
@@ -27,9 +22,10 @@ async def store(
     request: pytest.FixtureRequest, tmp_path: Path, redis_url: str
 ) -> AsyncIterator[JobStore]:
     if request.param == "redis":
-        settings = JobSettings(backend="redis", redis_url=redis_url)
+        jobs = JobSettings(backend="redis", redis_url=redis_url)
     else:
-        settings = JobSettings(backend="sqlite", sqlite_path=str(tmp_path / "jobs.sqlite3"))
+        jobs = JobSettings(backend="sqlite", sqlite_path=str(tmp_path / "jobs.sqlite3"))
+    settings = Settings(demo=True, data_dir=tmp_path, jobs=jobs)
     async with open_job_store(settings) as opened:
         yield opened
 
@@ -105,10 +101,20 @@ async def test_deleted_job_is_gone_everywhere(store: JobStore) -> None:
 
 @pytest.mark.anyio
 async def test_sqlite_jobs_survive_reopening(tmp_path: Path) -> None:
-    settings = JobSettings(sqlite_path=str(tmp_path / "sub" / "jobs.sqlite3"))
+    settings = Settings(demo=True, data_dir=tmp_path / "sub", jobs=JobSettings())
     job = _job()
     async with open_job_store(settings) as first:
         await first.create(job)
     async with open_job_store(settings) as second:
         assert await second.get(job.id) == job
         assert [j.id for j in await second.unfinished()] == [job.id]
+
+
+def test_the_sqlite_store_lives_below_the_data_dir_never_the_working_dir(tmp_path: Path) -> None:
+    assert (
+        Settings(demo=True, data_dir=tmp_path).jobs_sqlite_path == tmp_path / "gateway-jobs.sqlite3"
+    )
+    relative = Settings(demo=True, data_dir=tmp_path, jobs=JobSettings(sqlite_path="db/j.sqlite3"))
+    assert relative.jobs_sqlite_path == tmp_path / "db" / "j.sqlite3"
+    with pytest.raises(ValueError, match="GATEWAY_DATA_DIR must be an absolute path"):
+        Settings(demo=True, data_dir="var")

@@ -15,10 +15,10 @@ import httpx
 import pytest
 from PIL import Image
 
+from core.settings import JobSettings, Settings
 from devstack.gateway import GatewayProcess
 from devstack.idp import DevIdp, fetch_tokens
-from gateway.jobstore import open_job_store
-from gateway.settings import JobSettings, Settings
+from gateway.jobs import open_job_store
 from gateway.webhooks import verify_signature, webhook_key
 
 WEBHOOK_SECRET = "webhook-secret-for-the-restart-test"
@@ -48,7 +48,7 @@ def receiver() -> Iterator[tuple[str, queue.Queue[tuple[dict[str, str], bytes]]]
     server.server_close()
 
 
-async def _stored_status(settings: JobSettings, job_id: str) -> str:
+async def _stored_status(settings: Settings, job_id: str) -> str:
     async with open_job_store(settings) as store:
         job = await store.get(job_id)
     assert job is not None
@@ -101,7 +101,8 @@ def test_async_job_survives_a_killed_gateway(
     job_settings = JobSettings.model_validate(
         {k.removeprefix("jobs__"): v for k, v in settings.items() if k.startswith("jobs__")}
     )
-    assert anyio.run(_stored_status, job_settings, job_id) in {"queued", "running"}
+    stored = Settings(demo=True, jobs=job_settings)
+    assert anyio.run(_stored_status, stored, job_id) in {"queued", "running"}
     gateway.env["GATEWAY_OSCAR__JOB_POLL_SECONDS"] = "0.5"
     gateway.start()
 

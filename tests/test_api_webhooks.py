@@ -10,8 +10,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from gateway.errors import InvalidInput
-from gateway.settings import Settings
+from core.errors import InvalidInput
+from core.settings import Settings
 from gateway.webhooks import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
@@ -21,11 +21,6 @@ from gateway.webhooks import (
     verify_signature,
     webhook_key,
 )
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 def _settings(**jobs: object) -> Settings:

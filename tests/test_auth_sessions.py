@@ -9,13 +9,8 @@ import anyio
 import pytest
 
 from auth.sessions import MemoryStore, PendingLogin, RedisStore, Session, SessionStore
+from core.errors import Unavailable
 from devstack.redis import RedisServer
-from gateway.errors import Unavailable
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 @pytest.fixture(params=["memory", "redis"])

@@ -1,4 +1,4 @@
-"""Asynchronous invocation (gateway/oscar/jobs.py) against a real oscar-local and its S3."""
+"""Asynchronous invocation (oscar/runner.py over oscar/protocol.py) against a real oscar-local."""
 
 from __future__ import annotations
 
@@ -14,21 +14,17 @@ import httpx
 import pytest
 from PIL import Image
 
+from core.errors import InvalidInput, NotFound, UpstreamError, UpstreamTimeout
+from core.settings import OscarSettings
 from devstack.jwt_issuer import JwtIssuer
 from devstack.oscar import LocalOscar
-from gateway.errors import InvalidInput, NotFound, UpstreamError, UpstreamTimeout
-from gateway.oscar.client import OscarClient
-from gateway.oscar.jobs import JobEvent, JobRunner, input_key, safe_name
-from gateway.oscar.storage import Storage
-from gateway.settings import OscarSettings
+from oscar.client import OscarClient
+from oscar.protocol import input_key, safe_name
+from oscar.runner import JobEvent, JobRunner
+from oscar.storage import Storage
 
 SETTINGS = {"job_timeout_seconds": 60.0, "job_poll_seconds": 0.2}
 STAGES = ["uploading", "queued", "running", "fetching", "done"]
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 @pytest.fixture

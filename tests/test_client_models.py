@@ -1,8 +1,8 @@
-"""Lenient parsing of OSCAR's JSON (gateway/oscar/models.py), on bodies OSCAR really sends."""
+"""Lenient parsing of OSCAR's JSON (oscar/models.py), on bodies OSCAR really sends."""
 
 from __future__ import annotations
 
-from gateway.oscar.models import JobList, Service, SystemConfig
+from oscar.models import JobList, Service, SystemConfig
 
 GRAYIFY = {
     "name": "grayify",

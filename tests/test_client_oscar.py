@@ -12,9 +12,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from devstack.jwt_issuer import JwtIssuer
-from devstack.oscar import LocalOscar
-from gateway.errors import (
+from core.errors import (
     BadRequest,
     Forbidden,
     NotFound,
@@ -24,14 +22,11 @@ from gateway.errors import (
     UpstreamError,
     UpstreamTimeout,
 )
-from gateway.oscar.client import OscarClient
-from gateway.oscar.invoke import invoke_sync
-from gateway.settings import OscarSettings
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
+from core.settings import OscarSettings
+from devstack.jwt_issuer import JwtIssuer
+from devstack.oscar import LocalOscar
+from oscar.client import OscarClient
+from oscar.invoke import invoke_sync
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Encoding of /run bodies and decoding of /run answers (gateway/oscar/payloads.py)."""
+"""Encoding of /run bodies and decoding of /run answers (oscar/payloads.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import zipfile
 import pytest
 from PIL import Image
 
-from gateway.oscar.payloads import decode_output, encode_body, sniff
+from oscar.payloads import decode_output, encode_body, sniff
 
 LOG = "2026-11-23 10:00:00,123 - supervisor - INFO - Downloading item from bucket 'x'"
 

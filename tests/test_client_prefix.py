@@ -8,18 +8,13 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from core.errors import NotFound
+from core.settings import OscarSettings
 from devstack.jwt_issuer import JwtIssuer
 from devstack.nginx import Nginx
 from devstack.oscar import LocalOscar
-from gateway.errors import NotFound
-from gateway.oscar.client import OscarClient
-from gateway.oscar.invoke import invoke_sync
-from gateway.settings import OscarSettings
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
+from oscar.client import OscarClient
+from oscar.invoke import invoke_sync
 
 
 @pytest.fixture

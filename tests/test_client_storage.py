@@ -1,4 +1,4 @@
-"""gateway.oscar.storage against a real S3 server (moto in server mode on 127.0.0.1)."""
+"""oscar.storage against a real S3 server (moto in server mode on 127.0.0.1)."""
 
 from __future__ import annotations
 
@@ -8,18 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from core.errors import Forbidden, NotFound, PayloadTooLarge, Unavailable
 from devstack.processes import free_port
-from gateway.errors import Forbidden, NotFound, PayloadTooLarge, Unavailable
-from gateway.oscar.models import MinioProvider
-from gateway.oscar.storage import Storage
+from oscar.models import MinioProvider
+from oscar.storage import Storage
 from tests.fixtures.client import S3Server
 
 MIB = 1024 * 1024
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 async def _stream(total: int, chunk: int) -> AsyncIterator[bytes]:
@@ -125,7 +120,7 @@ def test_forbidden_codes_are_mapped() -> None:
     # moto accepts any key, so AccessDenied is checked against the code table directly.
     from botocore.exceptions import ClientError
 
-    from gateway.oscar.storage import s3_errors
+    from oscar.storage import s3_errors
 
     async def attempt() -> None:
         async with s3_errors("object b/k"):

@@ -7,8 +7,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from devstack.processes import free_port
-from gateway.errors import (
+from core.errors import (
     BadRequest,
     Conflict,
     Forbidden,
@@ -20,16 +19,12 @@ from gateway.errors import (
     UpstreamError,
     UpstreamTimeout,
 )
-from gateway.oscar.client import OscarClient
-from gateway.settings import OscarSettings
+from core.settings import OscarSettings
+from devstack.processes import free_port
+from oscar.client import OscarClient
 from tests.fixtures.client import Reply, ScriptedServer
 
 AUTH = "Bearer not-a-real-token"
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 @pytest.fixture

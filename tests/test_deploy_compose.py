@@ -91,7 +91,7 @@ def test_gateway_settings_load_from_the_compose_environment(compose: dict[str, A
     env = service_env(compose["services"]["gateway-1"])
     clean = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
     code = (
-        "import json; from gateway.settings import Settings; s = Settings(); "
+        "import json; from core.settings import Settings; s = Settings(); "
         "print(json.dumps({'root': s.root_path, 'backend': s.session.backend, "
         "'cookie': s.session.cookie_name, 'body': s.limits.max_body_bytes, "
         "'proxies': s.trusted_proxies, 'oscar': s.oscar.url}))"

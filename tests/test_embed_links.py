@@ -10,9 +10,9 @@ from typing import Any
 import httpx
 import pytest
 
+from auth.embed import EMBED_COOKIE, mint_link, seal
+from core.settings import Settings
 from devstack.gateway import GatewayProcess
-from gateway.embed import EMBED_COOKIE, mint_link, seal
-from gateway.settings import Settings
 
 SECRET = secrets.token_urlsafe(32)
 ALLOWED = "http://127.0.0.1:9"

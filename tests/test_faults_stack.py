@@ -8,7 +8,6 @@ checks that the system works again with nothing lost (sessions, job records).
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import pytest
 from playwright.sync_api import Browser, expect
 
 from tests.fixtures.deploy import ProxiedStack, bearer, login_in_browser, login_via_nginx
+from tests.waiting import wait_until
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 
@@ -25,22 +25,6 @@ HTML = {"Accept": "text/html"}
 
 def ready(stack: ProxiedStack) -> list[int]:
     return [httpx.get(f"{g.url}/readyz").status_code for g in stack.gateways]
-
-
-def wait_until(
-    condition: Callable[[], bool],
-    what: str,
-    *,
-    timeout: float = 60,
-    describe: Callable[[], str] = lambda: "",
-) -> None:
-    """Poll ``condition`` (a bound so a broken system fails instead of hanging the suite)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.25)
-    raise AssertionError(f"gave up waiting: {what} {describe()}")
 
 
 def run_cowsay(client: httpx.Client, stack: ProxiedStack, **headers: str) -> httpx.Response:
@@ -82,7 +66,9 @@ def test_oscar_down_gives_a_clear_503_everywhere_and_all_works_when_it_returns(
     finally:
         stack.oscar.restart()
 
-    wait_until(lambda: ready(stack) == [200, 200], "both replicas ready again")
+    wait_until(
+        lambda: ready(stack) == [200, 200], "both replicas ready again", timeout=60, interval=0.25
+    )
     # Nothing lost: the same session and token work, services run again.
     assert session.get(f"{stack.url}/auth/me").json()["sub"] == "alice"
     assert run_cowsay(session, stack).status_code == 200
@@ -139,6 +125,8 @@ def _fail_a_job_then_recover(
     wait_until(
         lambda: http.get(job_url, headers=token).json()["status"] == "running",
         "the job to run in OSCAR",
+        timeout=60,
+        interval=0.25,
     )
 
     stack.s3.stop()
@@ -160,7 +148,9 @@ def _fail_a_job_then_recover(
     # Back again: moto starts empty, and the stand-in recreates its buckets at start.
     stack.s3.start()
     stack.oscar.restart()
-    wait_until(lambda: ready(stack) == [200, 200], "both replicas ready again")
+    wait_until(
+        lambda: ready(stack) == [200, 200], "both replicas ready again", timeout=60, interval=0.25
+    )
     # Nothing lost: the failed job is still listed with its message; new jobs work.
     listed = http.get(f"{stack.url}/api/v1/jobs", headers=token).json()
     assert [j["status"] for j in listed if j["id"] == job["id"]] == ["failed"]
@@ -213,7 +203,9 @@ def test_redis_down_gives_session_routes_a_clear_503_while_bearer_calls_work(
     finally:
         stack.redis.start()
 
-    wait_until(lambda: ready(stack) == [200, 200], "both replicas ready again")
+    wait_until(
+        lambda: ready(stack) == [200, 200], "both replicas ready again", timeout=60, interval=0.25
+    )
     # Nothing lost: Redis kept the session on disk, the same cookie works.
     me = session.get(f"{stack.url}/auth/me")
     assert me.status_code == 200 and me.json()["sub"] == "alice"
@@ -249,7 +241,9 @@ def test_s3_stopped_during_an_async_job_in_the_ui_ends_it_with_a_message(
     finally:
         stack.s3.start()
         stack.oscar.restart()
-    wait_until(lambda: ready(stack) == [200, 200], "both replicas ready again")
+    wait_until(
+        lambda: ready(stack) == [200, 200], "both replicas ready again", timeout=60, interval=0.25
+    )
     # Same page, same session: the job runs to its result now.
     page.get_by_role("button", name="Run").click()
     # The "Result" text box is the page's last textarea (its label is not linked to it).

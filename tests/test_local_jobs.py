@@ -7,7 +7,7 @@ import io
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import boto3
@@ -17,6 +17,7 @@ from botocore.client import Config
 from PIL import Image
 
 from devstack.oscar import LocalOscar
+from tests.waiting import wait_until
 
 JOB_NAME = re.compile(
     r"^(?P<service>.+)-[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"
@@ -43,16 +44,6 @@ def s3(admin: httpx.Client) -> Any:
     )
 
 
-def wait_for(check: Callable[[], Any], what: str, timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def jobs_of(admin: httpx.Client, service: str) -> dict[str, dict[str, str]]:
     response = admin.get(f"/system/logs/{service}")
     assert response.status_code == 200
@@ -67,7 +58,7 @@ def finished(admin: httpx.Client, service: str, count: int = 1) -> dict[str, dic
         ended = {k: v for k, v in jobs.items() if v["status"] in ("Succeeded", "Failed")}
         return ended if len(ended) >= count else None
 
-    return dict(wait_for(done, f"{count} finished job(s) of {service}"))
+    return dict(wait_until(done, f"{count} finished job(s) of {service}"))
 
 
 def make_service(admin: httpx.Client, script: str, **extra: Any) -> tuple[str, dict[str, str]]:
@@ -86,7 +77,7 @@ def test_upload_to_grayify_input_starts_a_job_and_writes_grayscale_output(
     Image.new("RGB", (20, 10), (10, 200, 60)).save(buffer, "PNG")
     before = set(jobs_of(admin, "grayify"))
     s3.put_object(Bucket="grayify", Key=f"in/{name}", Body=buffer.getvalue())
-    new_job = wait_for(lambda: set(jobs_of(admin, "grayify")) - before, "a grayify job")
+    new_job = wait_until(lambda: set(jobs_of(admin, "grayify")) - before, "a grayify job")
     job = next(iter(new_job))
     assert JOB_NAME.match(job) and JOB_NAME.match(job)["service"] == "grayify"  # type: ignore[index]
 
@@ -96,7 +87,7 @@ def test_upload_to_grayify_input_starts_a_job_and_writes_grayscale_output(
         except s3.exceptions.NoSuchKey:
             return None
 
-    image = Image.open(io.BytesIO(wait_for(output, "the grayscale output", timeout=10)))
+    image = Image.open(io.BytesIO(wait_until(output, "the grayscale output", timeout=10)))
     assert (image.mode, image.size) == ("L", (20, 10))
     info = finished(admin, "grayify")[job]
     assert info["status"] == "Succeeded"
@@ -207,12 +198,12 @@ def test_job_log_and_delete_routes(admin: httpx.Client) -> None:
 def test_delete_without_all_keeps_unfinished_jobs(admin: httpx.Client) -> None:
     name, headers = make_service(admin, "echo started-now\nsleep 30")
     httpx.post(f"{admin.base_url}/job/{name}", headers=headers, content=base64.b64encode(b"x"))
-    (job,) = wait_for(
+    (job,) = wait_until(
         lambda: [k for k, v in jobs_of(admin, name).items() if v["status"] == "Running"],
         "a running job",
     )
     # the log follows the job while it runs
-    wait_for(lambda: "started-now" in admin.get(f"/system/logs/{name}/{job}").text, "live log")
+    wait_until(lambda: "started-now" in admin.get(f"/system/logs/{name}/{job}").text, "live log")
     assert admin.delete(f"/system/logs/{name}").status_code == 204
     assert [v["status"] for v in jobs_of(admin, name).values()] == ["Running"]
     assert admin.delete(f"/system/logs/{name}", params={"all": "true"}).status_code == 204

@@ -8,7 +8,6 @@ import os
 import sqlite3
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -18,18 +17,9 @@ import boto3
 import httpx
 
 from devstack.oscar import LocalOscar
+from tests.waiting import wait_until
 
 Factory = Callable[..., LocalOscar]
-
-
-def wait_for(check: Callable[[], Any], what: str, timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def create(oscar: LocalOscar, name: str, script: str, **extra: Any) -> dict[str, str]:
@@ -53,7 +43,7 @@ def test_restart_keeps_services_tokens_and_job_records(local_oscar_factory: Fact
         "token"
     ]
     httpx.post(f"{oscar.url}/job/keeper", headers=headers, content=base64.b64encode(b"1"))
-    wait_for(
+    wait_until(
         lambda: [j for j in jobs(oscar, "keeper").values() if j["status"] == "Succeeded"], "the job"
     )
     before = jobs(oscar, "keeper")
@@ -85,7 +75,7 @@ def test_restart_keeps_services_tokens_and_job_records(local_oscar_factory: Fact
         region_name="us-east-1",
     )
     s3.put_object(Bucket="keeper", Key="in/x.txt", Body=b"3")
-    wait_for(lambda: len(jobs(oscar, "keeper")) == 2, "a job from the recreated bucket")
+    wait_until(lambda: len(jobs(oscar, "keeper")) == 2, "a job from the recreated bucket")
 
 
 def test_hung_script_is_killed_at_the_sync_timeout_while_other_calls_succeed(
@@ -101,7 +91,7 @@ def test_hung_script_is_killed_at_the_sync_timeout_while_other_calls_succeed(
             httpx.post, f"{oscar.url}/run/hung", headers=hung_headers, content=b"", timeout=60
         )
         child = int(
-            wait_for(lambda: pid_file.exists() and pid_file.read_text().strip(), "the child pid")
+            wait_until(lambda: pid_file.exists() and pid_file.read_text().strip(), "the child pid")
         )
         for _ in range(3):
             quick = httpx.post(
@@ -112,7 +102,7 @@ def test_hung_script_is_killed_at_the_sync_timeout_while_other_calls_succeed(
         response = hung.result()
     assert response.status_code == 504
     # the whole process group went, including the script's own child
-    wait_for(lambda: not _alive(child), "the script's child to die", timeout=5)
+    wait_until(lambda: not _alive(child), "the script's child to die", timeout=5)
 
 
 def _alive(pid: int) -> bool:
@@ -128,7 +118,7 @@ def test_job_is_killed_at_its_service_limit(local_oscar_factory: Factory) -> Non
     oscar = local_oscar_factory(services=[], extra_args=["--job-timeout", "600"])
     headers = create(oscar, "slow", "sleep 120", annotations={"oscar-local/timeout-seconds": "1"})
     httpx.post(f"{oscar.url}/job/slow", headers=headers, content=b"")
-    ended = wait_for(
+    ended = wait_until(
         lambda: [(k, j) for k, j in jobs(oscar, "slow").items() if j["status"] == "Failed"],
         "a failed job",
     )

@@ -178,7 +178,7 @@ def test_result_files_are_served_only_by_the_app_that_made_them(public_cowsay: S
 
 
 def test_handlers_read_only_files_in_gradios_cache() -> None:
-    from gateway.errors import InvalidInput
+    from core.errors import InvalidInput
     from uis.handlers import file_bytes
 
     for target in (*TARGETS, "relative/../../etc/passwd"):

@@ -21,13 +21,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from jose import jwt
 
 from auth.tokens import BearerValidator, is_service_token
+from core.errors import Unauthorized
 from devstack.idp import DevIdp, b64url, fetch_tokens
-from gateway.errors import Unauthorized
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 @pytest.fixture

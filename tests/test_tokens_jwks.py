@@ -11,15 +11,10 @@ import pytest
 from jose import jwt
 
 from auth.tokens import BearerValidator
+from core.errors import Unauthorized, Unavailable
 from devstack.idp import DevIdp, fetch_tokens, refresh_tokens
-from gateway.errors import Unauthorized, Unavailable
 
 IdpFactory = Callable[..., DevIdp]
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 @pytest.fixture

@@ -12,21 +12,16 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.oscar.client import OscarClient
-from gateway.oscar.models import Service
-from gateway.oscar.payloads import Output, OutputFile
-from gateway.settings import Settings
+from core.settings import Settings
+from oscar.client import OscarClient
+from oscar.models import Service
+from oscar.payloads import Output, OutputFile
 from uis import registry
 from uis.handlers import ServiceContext, form_payload, json_object, single_payload
 from uis.outputs import render
 from uis.spec import parse_spec
 
 P = "oscar-gateway/"
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 def service(name: str = "svc", **fields: Any) -> Service:

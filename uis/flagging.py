@@ -13,7 +13,7 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from gateway.errors import GatewayError
+from core.errors import GatewayError
 from uis import handlers
 from uis.handlers import ServiceContext
 

@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from auth.models import User
-from gateway.errors import (
+from core.errors import (
     Forbidden,
     GatewayError,
     InvalidInput,
@@ -25,17 +24,18 @@ from gateway.errors import (
     Unavailable,
     UpstreamTimeout,
 )
-from gateway.oscar.client import OscarClient
-from gateway.oscar.payloads import Output, decode_output, encode_body, sniff
-from gateway.settings import Settings
-from gateway.uifiles import in_gradio_cache
+from core.identity import User
+from core.settings import Settings
+from oscar.client import OscarClient
+from oscar.payloads import Output, decode_output, encode_body, sniff
+from uis.files import in_gradio_cache
 from uis.spec import FormField, UISpec
 
 if TYPE_CHECKING:
     import gradio as gr
 
-    from gateway.metrics import Metrics
-    from gateway.oscar.jobs import JobEvent, JobRunner
+    from core.metrics import Metrics
+    from oscar.runner import JobEvent, JobRunner
 
 # Where the dispatcher leaves the authenticated caller (``scope["state"]``).
 USER_STATE_KEY = "gateway_user"
@@ -65,7 +65,7 @@ class ServiceContext:
     oscar: OscarClient
     settings: Settings
     metrics: Metrics | None = None
-    # ``gateway.oscar.jobs.JobRunner`` for async invocation (None: async calls are refused).
+    # ``oscar.runner.JobRunner`` for async invocation (None: async calls are refused).
     jobs: JobRunner | None = None
 
     def record(self, outcome: str) -> None:

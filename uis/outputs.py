@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gateway.oscar.payloads import Output, OutputFile
+from oscar.payloads import Output, OutputFile
 from uis.components import PANEL_KINDS
 from uis.spec import OutputKind
 

@@ -20,11 +20,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from gateway.oscar.models import Service
+from oscar.models import Service
 
 PREFIX = "oscar-gateway/"
 InputKind = Literal["text", "json", "image", "audio", "video", "file"]
@@ -132,11 +131,6 @@ def definition_hash(service: Service) -> str:
     stable = {k: v for k, v in data.items() if k not in _VOLATILE}
     digest = hashlib.sha256(json.dumps(stable, sort_keys=True, default=str).encode())
     return digest.hexdigest()[:16]
-
-
-def api_name_for(service_name: str) -> str:
-    """A Gradio api_name derived from the service name (``text-to-image`` -> ``text_to_image``)."""
-    return re.sub(r"\W+", "_", service_name).strip("_") or "run"
 
 
 def _choice(

@@ -14,18 +14,22 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
+import httpx
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, JSONResponse
 
+from core.metrics import Metrics
+from core.settings import Settings
 from gateway.api import embed, jobs, run, services
 from gateway.embed import install_embed
-from gateway.jobstore import open_job_store
-from gateway.jobstore.follower import JobFollower
-from gateway.limits import BodyLimitMiddleware, RateLimiter, body_limit_for
+from gateway.jobs import JobStore, open_job_store
+from gateway.jobs.follower import JobFollower
+from gateway.limits import BodyLimitMiddleware, body_limit_for
 from gateway.passthrough import install_passthrough
-from gateway.settings import Settings
+from oscar.client import OscarClient
+from oscar.storage import Storage
 
 API_PREFIX = "/api/v1"
 
@@ -42,31 +46,33 @@ def _api_routes() -> list[Any]:
     return list(parent.routes)
 
 
-def _openapi(app: FastAPI, settings: Settings) -> dict[str, Any]:
-    cached: dict[str, Any] | None = getattr(app.state, "api_openapi", None)
-    if cached is None:
-        cached = get_openapi(
-            title="oscar-gateway REST API",
-            version="1",
-            description=(
-                "Run OSCAR services with one authenticated API: send raw bytes, text or JSON, "
-                "get the decoded output back. Authenticate with `Authorization: Bearer <token>` "
-                "(an OIDC access token, or a service's token for its own /run) or a session."
-            ),
-            routes=_api_routes(),
-            servers=[{"url": settings.root_path or "/"}],
-        )
-        cached.setdefault("components", {})["securitySchemes"] = {
-            "bearer": {"type": "http", "scheme": "bearer"}
-        }
-        cached["security"] = [{"bearer": []}]
-        app.state.api_openapi = cached
-    return cached
+def _openapi(settings: Settings) -> dict[str, Any]:
+    """The OpenAPI document of ``/api/v1`` (built once per app by ``_install_docs``)."""
+    document = get_openapi(
+        title="oscar-gateway REST API",
+        version="1",
+        description=(
+            "Run OSCAR services with one authenticated API: send raw bytes, text or JSON, "
+            "get the decoded output back. Authenticate with `Authorization: Bearer <token>` "
+            "(an OIDC access token, or a service's token for its own /run) or a session."
+        ),
+        routes=_api_routes(),
+        servers=[{"url": settings.root_path or "/"}],
+    )
+    document.setdefault("components", {})["securitySchemes"] = {
+        "bearer": {"type": "http", "scheme": "bearer"}
+    }
+    document["security"] = [{"bearer": []}]
+    return document
 
 
 def _install_docs(app: FastAPI, settings: Settings) -> None:
-    async def openapi_json(request: Request) -> JSONResponse:
-        return JSONResponse(_openapi(request.app, settings))
+    built: list[dict[str, Any]] = []
+
+    async def openapi_json() -> JSONResponse:
+        if not built:
+            built.append(_openapi(settings))
+        return JSONResponse(built[0])
 
     async def docs(request: Request) -> HTMLResponse:
         return get_swagger_ui_html(
@@ -84,30 +90,33 @@ def install_api(app: FastAPI, settings: Settings) -> None:
     app.include_router(embed.router)
     _install_docs(app, settings)
     install_passthrough(app, settings)
-    app.state.invocation_limiter = RateLimiter(settings.limits.invocations_per_minute)
-    app.state.public_limiter = RateLimiter(settings.embed.public_per_ip_per_minute)
     app.add_middleware(BodyLimitMiddleware, limit=body_limit_for(settings))
     # After the body limit, so CORS wraps it: a cross-origin caller can read the 413.
     install_embed(app, settings)
 
 
 @asynccontextmanager
-async def api_lifespan(app: FastAPI, settings: Settings) -> AsyncIterator[None]:
+async def open_jobs(
+    settings: Settings,
+    *,
+    oscar: OscarClient,
+    storage: Storage,
+    http: httpx.AsyncClient,
+    metrics: Metrics,
+) -> AsyncIterator[tuple[JobStore, JobFollower]]:
     """Job store and follower for the app's lifetime; unfinished jobs are resumed."""
-    async with open_job_store(settings.jobs) as store, anyio.create_task_group() as tg:
+    async with open_job_store(settings) as store, anyio.create_task_group() as tg:
         follower = JobFollower(
             store=store,
-            oscar=app.state.oscar,
-            storage=app.state.storage,
-            http=app.state.http,
+            oscar=oscar,
+            storage=storage,
+            http=http,
             settings=settings,
-            metrics=app.state.metrics,
+            metrics=metrics,
             task_group=tg,
         )
-        app.state.job_store = store
-        app.state.job_follower = follower
         await follower.resume_unfinished()
         try:
-            yield
+            yield store, follower
         finally:
             tg.cancel_scope.cancel()

@@ -14,12 +14,11 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from auth.dependencies import BrowserUser
+from auth.embed import embed_cookie, mint_link, open_link, public_user
+from core.errors import BadRequest, Forbidden, NotFound
 from gateway.api.run import input_of, response_of
-from gateway.dependencies import AppSettings, Oscar
-from gateway.embed import embed_cookie, mint_link, open_link, public_user
-from gateway.errors import BadRequest, Forbidden, NotFound
-from gateway.limits import RateLimiter
-from gateway.oscar.invoke import invoke_sync
+from gateway.deps import AppLimiters, AppMetrics, AppSettings, Oscar
+from oscar.invoke import invoke_sync
 
 router = APIRouter(include_in_schema=False)
 
@@ -67,16 +66,20 @@ async def open_embed_link(
 
 @router.post("/embed/public/{service}/run")
 async def run_public(
-    service: str, request: Request, oscar: Oscar, settings: AppSettings
+    service: str,
+    request: Request,
+    oscar: Oscar,
+    settings: AppSettings,
+    limiters: AppLimiters,
+    metrics: AppMetrics,
 ) -> Response:
     """Run a public-embed service for an anonymous visitor (per-IP rate limit, small bodies)."""
     visitor = public_user(request, settings, service=service)
     if visitor is None:
         raise NotFound(f"Service {service!r} is not open to anonymous visitors here.")
-    limiter: RateLimiter = request.app.state.public_limiter
-    limiter.hit(visitor.sub, what="anonymous runs from your address")
+    limiters.public.hit(visitor.sub, what="anonymous runs from your address")
     body = await request.body()
     data = input_of(body, request.headers.get("content-type", ""))
     output = await invoke_sync(oscar, service, data, visitor.authorization)
-    request.app.state.metrics.invocation(service, "sync", "ok")
+    metrics.invocation(service, "sync", "ok")
     return response_of(output)

@@ -11,14 +11,22 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from starlette.datastructures import UploadFile
 
-from gateway.api.deps import Follower, InvokingUser, JobUser, OwnedJob, Store
-from gateway.dependencies import AppSettings, Oscar, Storage
-from gateway.errors import Conflict, GatewayError, InvalidInput, NotFound
-from gateway.jobstore import JobRecord
-from gateway.jobstore.follower import JobFollower, public_view
-from gateway.oscar.models import StoragePath
-from gateway.oscar.storage import CHUNK_SIZE
+from core.errors import Conflict, GatewayError, InvalidInput, NotFound
+from gateway.deps import (
+    AppSettings,
+    Follower,
+    InvokingPerson,
+    Oscar,
+    OwnedJob,
+    Person,
+    Storage,
+    Store,
+)
+from gateway.jobs import JobRecord
+from gateway.jobs.follower import JobFollower, public_view
 from gateway.webhooks import check_webhook_url
+from oscar.models import StoragePath
+from oscar.storage import CHUNK_SIZE
 
 router = APIRouter(tags=["jobs"])
 
@@ -65,14 +73,12 @@ async def _input_of(
 async def submit_job(
     name: str,
     request: Request,
-    user: InvokingUser,
+    user: InvokingPerson,
     follower: Follower,
     settings: AppSettings,
     webhook: str | None = Query(None, description="URL POSTed a signed body on completion"),
 ) -> Response:
     """Start an asynchronous job: the input is streamed to the service's input folder."""
-    if user.kind == "service_token":
-        raise InvalidInput("Jobs need a user's login (session or bearer), not a service token.")
     if webhook is not None:
         check_webhook_url(webhook, settings)
     chunks, filename, content_type = await _input_of(request)
@@ -91,7 +97,7 @@ async def submit_job(
 
 @router.get("/jobs")
 async def list_jobs(
-    user: JobUser,
+    user: Person,
     store: Store,
     settings: AppSettings,
     limit: int = Query(100, ge=1, le=1000),
@@ -115,7 +121,7 @@ async def _fresh(job: JobRecord, user_auth: str, follower: JobFollower) -> JobRe
 
 @router.get("/jobs/{job_id}")
 async def get_job(
-    job: OwnedJob, user: JobUser, follower: Follower, settings: AppSettings
+    job: OwnedJob, user: Person, follower: Follower, settings: AppSettings
 ) -> dict[str, Any]:
     """Show one of the caller's jobs: status, OSCAR job name when known, output keys."""
     return public_view(await _fresh(job, user.authorization, follower), settings)
@@ -127,7 +133,7 @@ async def get_job(
 )
 async def get_job_output(
     job: OwnedJob,
-    user: JobUser,
+    user: Person,
     follower: Follower,
     oscar: Oscar,
     storage: Storage,
@@ -157,7 +163,7 @@ async def get_job_output(
 
 
 @router.get("/jobs/{job_id}/logs", response_class=PlainTextResponse)
-async def get_job_logs(job: OwnedJob, user: JobUser, follower: Follower, oscar: Oscar) -> str:
+async def get_job_logs(job: OwnedJob, user: Person, follower: Follower, oscar: Oscar) -> str:
     """The job's OSCAR log (empty while OSCAR has not started it)."""
     job = await _fresh(job, user.authorization, follower)
     if not job.oscar_job:
@@ -170,7 +176,7 @@ async def get_job_logs(job: OwnedJob, user: JobUser, follower: Follower, oscar: 
 
 @router.delete("/jobs/{job_id}", status_code=204)
 async def delete_job(
-    job: OwnedJob, user: JobUser, follower: Follower, store: Store, oscar: Oscar, storage: Storage
+    job: OwnedJob, user: Person, follower: Follower, store: Store, oscar: Oscar, storage: Storage
 ) -> Response:
     """Cancel the job if unfinished and delete it: its record, input, outputs and OSCAR job."""
     follower.stop_following(job.id)

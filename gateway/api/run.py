@@ -7,11 +7,10 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from gateway.api.deps import InvokingUser
-from gateway.dependencies import Oscar
-from gateway.errors import GatewayError, UpstreamTimeout
-from gateway.oscar.invoke import invoke_sync
-from gateway.oscar.payloads import Output, sniff
+from core.errors import GatewayError, UpstreamTimeout
+from gateway.deps import AppMetrics, InvokingUser, Oscar
+from oscar.invoke import invoke_sync
+from oscar.payloads import Output, sniff
 
 router = APIRouter(tags=["run"])
 
@@ -72,11 +71,12 @@ def response_of(output: Output) -> Response:
 
 
 @router.post("/services/{name}/run", openapi_extra=_RUN_DOC)
-async def run_service(name: str, request: Request, user: InvokingUser, oscar: Oscar) -> Response:
+async def run_service(
+    name: str, request: Request, user: InvokingUser, oscar: Oscar, metrics: AppMetrics
+) -> Response:
     """Run the service synchronously on the request body and return its decoded output."""
     body = await request.body()
     data = input_of(body, request.headers.get("content-type", ""))
-    metrics = request.app.state.metrics
     try:
         output = await invoke_sync(oscar, name, data, user.authorization)
     except UpstreamTimeout:

@@ -6,10 +6,10 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 
 from auth.dependencies import CurrentUser
-from gateway.dependencies import AppSettings, Oscar
-from gateway.embed import mint_link
-from gateway.errors import Forbidden
-from gateway.oscar.models import Service
+from auth.embed import mint_link
+from core.errors import Forbidden
+from gateway.deps import AppSettings, Oscar, Person
+from oscar.models import Service
 
 router = APIRouter(tags=["services"])
 
@@ -74,11 +74,9 @@ async def get_service(
 
 @router.post("/services/{name}/embed-links", status_code=201)
 async def create_embed_link(
-    name: str, user: CurrentUser, oscar: Oscar, settings: AppSettings
+    name: str, user: Person, oscar: Oscar, settings: AppSettings
 ) -> EmbedLink:
     """Mint a short-lived signed link that opens this service's UI for a visitor of your site."""
-    if user.kind == "service_token":
-        raise Forbidden("Embed links are minted by a logged-in user, not with a service token.")
     service = await oscar.get_service(name, auth=user.authorization)
     # OSCAR returns the service token to whoever may read the service (oscar-api.md §1).
     if not service.token:

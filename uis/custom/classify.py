@@ -10,7 +10,7 @@ import json
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from gateway.oscar.payloads import Output
+from oscar.payloads import Output
 from uis import handlers
 from uis.components import input_component
 from uis.generated import concurrency, header, queued, with_request

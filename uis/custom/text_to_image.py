@@ -15,8 +15,8 @@ import random
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-from gateway.errors import InvalidInput, UpstreamError
-from gateway.oscar.payloads import Output
+from core.errors import InvalidInput, UpstreamError
+from oscar.payloads import Output
 from uis import handlers
 from uis.generated import concurrency, header, queued, with_request
 from uis.handlers import ServiceContext

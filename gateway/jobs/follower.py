@@ -1,12 +1,9 @@
 """``JobFollower``: submits asynchronous jobs and drives each to a finished state.
 
-OSCAR's ``/job`` and bucket events return no job id and OSCAR keeps no link
-from an input to its outputs (oscar-api.md §2, §5).  So a job's input is
-uploaded as ``<in-folder>/<uuid>-<name>`` and the job is done when an object
-whose key starts with ``<out-folder>/<uuid>`` appears (scripts name their
-output after the input, §5).  The OSCAR job name is found by reading the logs
-of the service's recent jobs for the uuid (the supervisor logs the keys it
-downloads at INFO).
+A thin driver over ``oscar.protocol`` (the rules shared with the UI's live
+runner): the input is uploaded under the protocol's unique key, the job is done
+when one of its outputs appears, and its OSCAR job is the one whose log names
+the job's uuid.
 
 The submitter's Authorization value is kept sealed (Fernet, key derived from
 the session secret) in the job record until the job finishes, so the follower
@@ -23,9 +20,7 @@ import hashlib
 import hmac
 import logging
 import time
-import uuid as uuidlib
 from collections.abc import AsyncIterable
-from datetime import datetime
 from typing import Any
 
 import anyio
@@ -33,33 +28,17 @@ import httpx
 from anyio.abc import TaskGroup
 from cryptography.fernet import Fernet, InvalidToken
 
-from gateway.errors import GatewayError, InvalidInput, NotFound, Unauthorized, Unavailable
-from gateway.jobstore.models import JobRecord, JobStore, new_job_id
-from gateway.metrics import Metrics
-from gateway.oscar.client import OscarClient
-from gateway.oscar.jobs import input_key
-from gateway.oscar.models import JobInfo, StoragePath
-from gateway.oscar.storage import Storage
-from gateway.settings import Settings
+from core.errors import GatewayError, InvalidInput, Unauthorized, Unavailable
+from core.metrics import Metrics
+from core.settings import Settings
+from gateway.jobs.models import JobRecord, JobStore, new_job_id
 from gateway.webhooks import deliver
+from oscar import protocol
+from oscar.client import OscarClient
+from oscar.models import JobInfo, StoragePath
+from oscar.storage import Storage
 
 log = logging.getLogger("gateway.jobs")
-
-# Logs read per refresh while looking for the OSCAR job of a gateway job.
-_MAX_LOGS_PER_REFRESH = 8
-# OSCAR's and our clocks may differ a little; look at jobs created shortly before ours too.
-_CLOCK_SKEW_SECONDS = 30.0
-
-
-def _join(folder: str, name: str) -> str:
-    return f"{folder}/{name}" if folder else name
-
-
-def _created(info: JobInfo) -> float:
-    try:
-        return datetime.fromisoformat(info.creation_time).timestamp()
-    except ValueError:
-        return 0.0
 
 
 class JobFollower:
@@ -84,6 +63,8 @@ class JobFollower:
         self.metrics = metrics
         self._tg = task_group
         self._following: dict[str, anyio.CancelScope] = {}
+        # What is known of each followed job's OSCAR job while it is looked for.
+        self._searches: dict[str, protocol.Search] = {}
         secret = settings.session.secret.get_secret_value().encode()
         key = hmac.new(secret, b"oscar-gateway job credentials", hashlib.sha256).digest()
         self._fernet = Fernet(base64.urlsafe_b64encode(key))
@@ -109,8 +90,8 @@ class JobFollower:
                 "Use POST /api/v1/services/{name}/run instead."
             )
         inp, out = described.input[0], described.output[0]
-        job_uuid = uuidlib.uuid4().hex
-        key = input_key(inp.folder, job_uuid, filename or "input")
+        job_uuid = protocol.new_ident()
+        key = protocol.input_key(inp.folder, job_uuid, filename or "input")
         provider = (await self.oscar.system_config(auth=auth)).minio_provider
         job = JobRecord(
             id=new_job_id(),
@@ -169,6 +150,7 @@ class JobFollower:
         finally:
             self.metrics.jobs_in_flight.dec()
             self._following.pop(job_id, None)
+            self._searches.pop(job_id, None)
 
     async def _follow_loop(self, job_id: str, auth: str) -> None:
         while True:
@@ -231,25 +213,18 @@ class JobFollower:
             return [], exc
 
     async def _output_keys(self, job: JobRecord, auth: str) -> list[str]:
-        out = StoragePath(path=job.output_path)
         provider = (await self.oscar.system_config(auth=auth)).minio_provider
-        objects = await self.storage.list_objects(provider, out.bucket, _join(out.folder, job.uuid))
-        return sorted(f"{out.bucket}/{o.key}" for o in objects)
+        out = [StoragePath(path=job.output_path)]
+        found = await protocol.find_outputs(self.storage, provider, out, job.uuid)
+        return sorted(f"{path.bucket}/{obj.key}" for path, obj in found)
 
     async def _oscar_job(self, job: JobRecord, auth: str) -> JobInfo | None:
-        listed = (await self.oscar.list_all_jobs(job.service, auth=auth)).jobs
-        if job.oscar_job:
-            return next((j for j in listed if j.name == job.oscar_job), None)
-        since = job.created_at - _CLOCK_SKEW_SECONDS
-        recent = sorted((j for j in listed if _created(j) >= since), key=_created)
-        for info in recent[:_MAX_LOGS_PER_REFRESH]:
-            try:
-                text = await self.oscar.job_log(job.service, info.name, auth=auth)
-            except NotFound:
-                continue  # no pod yet (oscar-api.md §2)
-            if job.uuid in text:
-                return info
-        return None
+        listed = await self.oscar.list_all_jobs(job.service, auth=auth)
+        search = self._searches.setdefault(
+            job.id, protocol.Search(job.service, job.uuid, submitted_at=job.created_at)
+        )
+        search.job = search.job or job.oscar_job
+        return await protocol.find_job(self.oscar, search, listed, auth=auth)
 
     async def _failure_text(self, job: JobRecord, info: JobInfo, auth: str) -> str:
         try:

@@ -32,7 +32,7 @@ from botocore.exceptions import (
     ConnectionError as BotoConnectionError,
 )
 
-from gateway.errors import (
+from core.errors import (
     Forbidden,
     NotFound,
     PayloadTooLarge,
@@ -40,7 +40,7 @@ from gateway.errors import (
     UpstreamError,
     UpstreamTimeout,
 )
-from gateway.oscar.models import MinioProvider
+from oscar.models import MinioProvider
 
 # S3 multipart parts must be >= 5 MiB except the last one.
 PART_SIZE = 8 * 1024 * 1024

@@ -27,7 +27,7 @@ from urllib.parse import quote
 
 import httpx
 
-from gateway.errors import (
+from core.errors import (
     BadRequest,
     Conflict,
     Forbidden,
@@ -39,8 +39,8 @@ from gateway.errors import (
     UpstreamError,
     UpstreamTimeout,
 )
-from gateway.oscar.models import JobList, Presigned, Service, SystemConfig, SystemInfo
-from gateway.settings import OscarSettings
+from core.settings import OscarSettings
+from oscar.models import JobList, Presigned, Service, SystemConfig, SystemInfo
 
 _STATUS_ERRORS: dict[int, type[GatewayError]] = {
     400: BadRequest,

@@ -1,15 +1,9 @@
-"""Asynchronous invocation: upload to the input folder, follow the job, fetch the output.
+"""``JobRunner``: one asynchronous invocation followed live, for a UI.
 
-OSCAR keeps no link from an input object or a job to its outputs, and
-``/job`` returns no job id (oscar-api.md §2, §5).  So ``JobRunner.invoke``:
-
-1. uploads the input under a unique key ``<input folder>/<uuid>-<safe name>``
-   with the caller's own MinIO keys from ``/system/config``;
-2. follows ``/system/logs/<service>``: the new job whose log mentions the uuid
-   is ours (at ``INFO`` the supervisor logs the key it downloads); its status
-   and new log lines are reported;
-3. polls the output folders for keys containing the uuid (scripts name their
-   output after the input), then downloads them.
+A thin driver over ``oscar.protocol`` (the rules shared with the REST
+follower): upload the input under a unique key with the caller's own MinIO
+keys, find the job whose log names it, report its status and new log lines,
+then fetch the outputs named after the input.
 
 Progress is an async iterator of ``JobEvent``: stages ``uploading``,
 ``queued``, ``running``, ``fetching``, ``done`` (always in that order; ``done``
@@ -21,8 +15,6 @@ deletes the input object, and the job record, if the job had not started.
 
 from __future__ import annotations
 
-import re
-import uuid
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing
 from dataclasses import dataclass, field
@@ -30,20 +22,18 @@ from typing import Literal
 
 import anyio
 
-from gateway.errors import GatewayError, InvalidInput, NotFound, UpstreamError, UpstreamTimeout
-from gateway.oscar.client import OscarClient
-from gateway.oscar.models import JobList, MinioProvider, Service, StoragePath
-from gateway.oscar.payloads import Output, OutputFile, sniff
-from gateway.oscar.storage import Source, Storage, StoredObject
-from gateway.settings import OscarSettings
+from core.errors import GatewayError, InvalidInput, UpstreamError, UpstreamTimeout
+from core.settings import OscarSettings
+from oscar import protocol
+from oscar.client import OscarClient
+from oscar.models import JobList, MinioProvider, Service, StoragePath
+from oscar.payloads import Output, OutputFile, sniff
+from oscar.storage import Source, Storage, StoredObject
 
 Stage = Literal["uploading", "queued", "running", "fetching", "done", "log"]
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _LOG_TAIL_LINES = 20
 # Polls to wait for an output after the job reports Succeeded (listing can lag the status).
 _GRACE_POLLS = 3
-# Logs of at most this many unattributed new jobs are read per poll.
-_MAX_CANDIDATES = 10
 
 
 @dataclass(frozen=True)
@@ -74,19 +64,6 @@ class JobEvent:
     input: str = ""
 
 
-def safe_name(filename: str) -> str:
-    """``filename`` reduced to a safe object-key basename (letters, digits, ``._-``)."""
-    base = filename.replace("\\", "/").rsplit("/", 1)[-1]
-    cleaned = _UNSAFE.sub("_", base).strip("._") or "input"
-    return cleaned[-100:]
-
-
-def input_key(folder: str, ident: str, filename: str) -> str:
-    """The unique key ``<folder>/<ident>-<safe name>`` (no folder: at the bucket root)."""
-    name = f"{ident}-{safe_name(filename)}"
-    return f"{folder}/{name}" if folder else name
-
-
 @dataclass
 class _Track:
     """State of one invocation while it is followed."""
@@ -95,14 +72,16 @@ class _Track:
     provider: MinioProvider
     target: StoragePath
     key: str
-    ident: str
-    known: set[str]
+    search: protocol.Search
     job: str | None = None
     status: str = ""
     started: bool = False
     finished: bool = False
     log_lines: list[str] = field(default_factory=list)
-    excluded: set[str] = field(default_factory=set)
+
+    @property
+    def ident(self) -> str:
+        return self.search.ident
 
     def tail(self) -> str:
         return "\n".join(self.log_lines[-_LOG_TAIL_LINES:])
@@ -184,11 +163,10 @@ class JobRunner:
                 "it cannot be invoked asynchronously. Use a synchronous call."
             )
         provider = (await self.client.system_config(auth=auth)).minio_provider
-        known = {job.name for job in (await self._jobs(service_name, auth)).jobs}
-        ident = uuid.uuid4().hex
+        search = protocol.Search(service.name, protocol.new_ident())
         target = service.input[0]
-        key = input_key(target.folder, ident, filename)
-        return _Track(service, provider, target, key, ident, known)
+        key = protocol.input_key(target.folder, search.ident, filename)
+        return _Track(service, provider, target, key, search)
 
     async def _jobs(self, service_name: str, auth: str) -> JobList:
         return await self.client.list_all_jobs(service_name, auth=auth)
@@ -211,7 +189,7 @@ class JobRunner:
                     yield track.event("running", "The job is running")
                 # Outputs land before the job is marked finished: wait a few polls for
                 # its final status and log, but never fail for want of them.
-                if track.status in {"Succeeded", "Failed"} or settle <= 0:
+                if protocol.is_terminal(track.status) or settle <= 0:
                     return
                 settle -= 1
                 await anyio.sleep(self.settings.job_poll_seconds)
@@ -233,19 +211,9 @@ class JobRunner:
             await anyio.sleep(self.settings.job_poll_seconds)
 
     async def _identify(self, track: _Track, jobs: JobList, auth: str) -> None:
-        """Find our job: a new one whose log mentions our unique id."""
-        candidates = [
-            job
-            for job in reversed(jobs.jobs)
-            if job.name not in track.known and job.name not in track.excluded
-        ][:_MAX_CANDIDATES]
-        for job in candidates:
-            log = await self._log(track.service.name, job.name, auth)
-            if track.ident in log:
-                track.job = job.name
-                return
-            if job.finished:
-                track.excluded.add(job.name)
+        """Find our job: a new one whose log mentions our unique id (``oscar.protocol``)."""
+        found = await protocol.find_job(self.client, track.search, jobs, auth=auth)
+        track.job = found.name if found is not None else None
 
     async def _job_progress(
         self, track: _Track, jobs: JobList, auth: str
@@ -253,7 +221,7 @@ class JobRunner:
         assert track.job is not None
         info = jobs.get(track.job)
         track.status = info.status if info else track.status
-        if track.status in {"Running", "Succeeded", "Failed"} and not track.started:
+        if (track.status == "Running" or protocol.is_terminal(track.status)) and not track.started:
             track.started = True
             yield track.event("running", f"Job {track.job} is running")
         lines = (await self._log(track.service.name, track.job, auth)).splitlines()
@@ -266,18 +234,12 @@ class JobRunner:
             )
 
     async def _log(self, service_name: str, job: str, auth: str) -> str:
-        try:
-            return await self.client.job_log(service_name, job, auth=auth)
-        except NotFound:
-            return ""  # OSCAR: 404 while the job's pod does not exist yet
+        return await protocol.job_log(self.client, service_name, job, auth=auth)
 
     async def _outputs(self, track: _Track) -> list[tuple[StoragePath, StoredObject]]:
-        found: list[tuple[StoragePath, StoredObject]] = []
-        for out in track.service.output:
-            prefix = f"{out.folder}/" if out.folder else ""
-            objects = await self.storage.list_objects(track.provider, out.bucket, prefix)
-            found.extend((out, obj) for obj in objects if track.ident in obj.key)
-        return found
+        return await protocol.find_outputs(
+            self.storage, track.provider, track.service.output, track.ident
+        )
 
     async def _fetch(self, track: _Track, max_bytes: int | None) -> JobResult:
         found = await self._outputs(track)
@@ -286,7 +248,7 @@ class JobRunner:
             data = await self.storage.download(
                 track.provider, out.bucket, obj.key, max_bytes=max_bytes
             )
-            name = obj.key.rsplit("/", 1)[-1].replace(f"{track.ident}-", "", 1)
+            name = protocol.output_name(obj.key, track.ident)
             files.append(OutputFile(name, sniff(data), data))
         return JobResult(
             service=track.service.name,

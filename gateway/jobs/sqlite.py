@@ -10,7 +10,7 @@ from typing import Any
 
 import anyio.to_thread
 
-from gateway.jobstore.models import FINISHED, JobRecord, apply_changes
+from gateway.jobs.models import FINISHED, JobRecord, apply_changes
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (

@@ -9,7 +9,7 @@ setting); both implement ``JobStore``.
 
 from __future__ import annotations
 
-from gateway.jobstore.models import FINISHED, JobRecord, JobStatus, JobStore, new_job_id
-from gateway.jobstore.open import open_job_store
+from gateway.jobs.models import FINISHED, JobRecord, JobStatus, JobStore, new_job_id
+from gateway.jobs.open import open_job_store
 
 __all__ = ["FINISHED", "JobRecord", "JobStatus", "JobStore", "new_job_id", "open_job_store"]

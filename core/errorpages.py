@@ -10,15 +10,16 @@ from __future__ import annotations
 import html
 import logging
 from collections.abc import Mapping
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gateway.errors import GatewayError, RateLimited
+from core.errors import GatewayError, LoginRequired, RateLimited
 
-log = logging.getLogger("gateway.errors")
+log = logging.getLogger("core.errors")
 
 
 def wants_html(request: Request) -> bool:
@@ -41,10 +42,21 @@ def render(request: Request, status: int, body: Mapping[str, object]) -> Respons
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-async def _gateway_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, GatewayError)
+def login_url(request: Request, root_path: str) -> str:
+    """``{prefix}/auth/login?next=<this page>``."""
+    path = request.url.path
+    if root_path and not path.startswith(root_path + "/") and path != root_path:
+        path = root_path + path
+    here = path + (f"?{request.url.query}" if request.url.query else "")
+    return f"{root_path}/auth/login?next={quote(here, safe='')}"
+
+
+def error_response(request: Request, exc: GatewayError, *, root_path: str) -> Response:
+    """The one rendering of a ``GatewayError``: status, body, and the headers it implies."""
     if exc.status_code >= 500:
         log.warning("%s: %s", exc.code, exc.detail or exc.message)
+    if isinstance(exc, LoginRequired) and wants_html(request):
+        return RedirectResponse(login_url(request, root_path), status_code=303)
     response = render(request, exc.status_code, exc.to_dict())
     if isinstance(exc, RateLimited):
         response.headers["Retry-After"] = str(exc.retry_after)
@@ -77,8 +89,12 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     return render(request, 500, body)
 
 
-def install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(GatewayError, _gateway_error)
+def install_error_handlers(app: FastAPI, *, root_path: str) -> None:
+    async def gateway_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, GatewayError)
+        return error_response(request, exc, root_path=root_path)
+
+    app.add_exception_handler(GatewayError, gateway_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(Exception, _unexpected)

@@ -10,6 +10,8 @@ are translated into these at the boundary with ``raise ... from exc``.
     ├── BadRequest (400 bad_request)
     │   └── InvalidInput (400 invalid_input)
     ├── Unauthorized (401 unauthorized)
+    │   ├── LoginRequired (401 unauthorized; a browser asking for a page: 303 to log in)
+    │   └── ProviderRefused (401 provider_refused: the identity provider said no)
     ├── Forbidden (403 forbidden)
     ├── NotFound (404 not_found)
     ├── Conflict (409 conflict)
@@ -58,6 +60,24 @@ class Unauthorized(GatewayError):
     status_code = 401
     code = "unauthorized"
     default_message = "You are not logged in, or your login has expired. Log in and try again."
+
+
+class LoginRequired(Unauthorized):
+    """No usable login: API clients get 401, browsers asking for a page go to the login page.
+
+    Same code and message as ``Unauthorized`` for programs; only the rendering differs.
+    """
+
+
+class ProviderRefused(Unauthorized):
+    """The identity provider answered a token request with an OAuth error (``invalid_grant``)."""
+
+    code = "provider_refused"
+    default_message = "The identity provider refused the login. Log in again."
+
+    def __init__(self, error: str, message: str | None = None) -> None:
+        super().__init__(message, detail=error)
+        self.error = error
 
 
 class Forbidden(GatewayError):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.oscar.client import OscarClient
-from gateway.oscar.payloads import Output, decode_output, encode_body
+from oscar.client import OscarClient
+from oscar.payloads import Output, decode_output, encode_body
 
 
 async def invoke_sync(

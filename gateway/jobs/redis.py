@@ -8,7 +8,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import WatchError
 
-from gateway.jobstore.models import JobRecord, apply_changes
+from gateway.jobs.models import JobRecord, apply_changes
 
 _PREFIX = "oscar-gateway:job:"
 _OWNER = "oscar-gateway:jobs-of:"

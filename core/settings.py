@@ -8,10 +8,12 @@ production value of each.  Tests build ``Settings(...)`` directly.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -94,10 +96,17 @@ class EmbedSettings(BaseModel):
     link_session_seconds: int = 3600
 
 
+def _default_data_dir() -> Path:
+    """``$XDG_DATA_HOME/oscar-gateway`` (``~/.local/share/oscar-gateway``)."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "oscar-gateway"
+
+
 class JobSettings(BaseModel):
     # Where gateway jobs are kept: sqlite (one gateway) or redis (several replicas).
     backend: Literal["sqlite", "redis"] = "sqlite"
-    sqlite_path: str = "var/gateway-jobs.sqlite3"
+    # Empty: ``<data_dir>/gateway-jobs.sqlite3``; a relative path is taken below ``data_dir``.
+    sqlite_path: str = ""
     redis_url: str = "redis://127.0.0.1:6379/0"
     # Hosts a job's webhook may point at (exact host names); empty = webhooks refused.
     webhook_allowed_hosts: list[str] = Field(default_factory=list)
@@ -120,6 +129,8 @@ class Settings(BaseSettings):
     demo: bool = False
     trusted_proxies: list[str] = Field(default_factory=lambda: ["127.0.0.1", "::1"])
     log_level: str = "INFO"
+    # Where the gateway keeps files of its own (the sqlite job store): never the working dir.
+    data_dir: Path = Field(default_factory=_default_data_dir)
 
     oscar: OscarSettings = Field(default_factory=OscarSettings)
     oidc: OIDCSettings = Field(default_factory=OIDCSettings)
@@ -136,6 +147,21 @@ class Settings(BaseSettings):
                 "GATEWAY_SESSION__SECRET must be set (32+ random characters) outside demo mode"
             )
         return self
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute_data_dir(cls, value: Path) -> Path:
+        value = value.expanduser()
+        if not value.is_absolute():
+            raise ValueError(
+                "GATEWAY_DATA_DIR must be an absolute path, e.g. /var/lib/oscar-gateway"
+            )
+        return value
+
+    @property
+    def jobs_sqlite_path(self) -> Path:
+        """The sqlite job store's file: ``jobs.sqlite_path``, below ``data_dir`` when relative."""
+        return self.data_dir / (self.jobs.sqlite_path or "gateway-jobs.sqlite3")
 
     @property
     def root_path(self) -> str:
