@@ -7,8 +7,6 @@ store), ``bearer`` (``BearerValidator``, owner of the one JWKS cache) and
 
 from __future__ import annotations
 
-import logging
-import secrets
 from contextlib import AsyncExitStack
 
 import httpx
@@ -22,8 +20,6 @@ from auth.routes import router
 from auth.sessions import create_store
 from auth.tokens import BearerValidator
 from gateway.settings import Settings
-
-log = logging.getLogger("auth")
 
 
 def install_auth(app: FastAPI, settings: Settings) -> None:
@@ -47,12 +43,8 @@ class _GatewayState:
 async def open_auth(
     app: FastAPI, settings: Settings, http: httpx.AsyncClient, stack: AsyncExitStack
 ) -> None:
+    # create_app resolved the secret (a random one in demo mode without one).
     secret = settings.session.secret.get_secret_value()
-    if not secret:
-        # Only reachable in demo mode (Settings refuses an empty secret otherwise):
-        # sessions then live as long as this process and are not shared by replicas.
-        secret = secrets.token_urlsafe(32)
-        log.warning("GATEWAY_SESSION__SECRET is empty (demo mode): using a random one")
     store = create_store(
         settings.session.backend, secret=secret, redis_url=settings.session.redis_url
     )

@@ -20,13 +20,18 @@ from gateway.oscar.client import OscarClient
 from gateway.oscar.jobs import JobRunner
 from gateway.oscar.storage import Storage
 from gateway.portal import install_portal
-from gateway.settings import Settings
+from gateway.settings import Settings, with_session_secret
 
 log = logging.getLogger("gateway")
 
 
 def create_app(settings: Settings) -> FastAPI:
     """The gateway ASGI app for ``settings``; clients are opened in its lifespan."""
+    if not settings.session.secret.get_secret_value():
+        # Only reachable in demo mode (Settings refuses an empty secret otherwise): sessions,
+        # embed links and sealed job credentials then live as long as this process.
+        log.warning("GATEWAY_SESSION__SECRET is empty (demo mode): using a random one")
+    settings = with_session_secret(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -8,6 +8,7 @@ production value of each.  Tests build ``Settings(...)`` directly.
 
 from __future__ import annotations
 
+import secrets
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -145,3 +146,15 @@ class Settings(BaseSettings):
     @property
     def secure_cookies(self) -> bool:
         return urlsplit(self.public_url).scheme == "https"
+
+
+def with_session_secret(settings: Settings) -> Settings:
+    """``settings`` with a session secret: in demo mode without one, a random one for this run.
+
+    Every key (sessions, embed links, job credentials, webhook signatures) derives from
+    this one value, so it is resolved once, before anything derives a key from it.
+    """
+    if settings.session.secret.get_secret_value():
+        return settings
+    session = settings.session.model_copy(update={"secret": SecretStr(secrets.token_urlsafe(32))})
+    return settings.model_copy(update={"session": session})
