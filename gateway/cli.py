@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 import uvicorn
+from pydantic import ValidationError
 
 from gateway.app import create_app
 from gateway.logs import logging_config
@@ -23,7 +24,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
 
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        # One line naming the variable, no traceback: start-up stops here.
+        raise SystemExit(f"oscar-gateway: {Settings.explain(exc)}") from None
     app = create_app(settings)
     # The prefix comes from one place only: uvicorn's root_path (see gradio-notes.md).
     uvicorn.run(

@@ -8,11 +8,19 @@ production value of each.  Tests build ``Settings(...)`` directly.
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -119,6 +127,7 @@ class Settings(BaseSettings):
     public_url: str = "http://127.0.0.1:8000"
     # Demo mode allows generated secrets and non-https cookies.
     demo: bool = False
+    # Addresses or CIDRs of the proxies whose X-Forwarded-For/-Proto uvicorn believes.
     trusted_proxies: list[str] = Field(default_factory=lambda: ["127.0.0.1", "::1"])
     log_level: str = "INFO"
 
@@ -130,6 +139,21 @@ class Settings(BaseSettings):
     embed: EmbedSettings = Field(default_factory=EmbedSettings)
     jobs: JobSettings = Field(default_factory=JobSettings)
 
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_addresses(cls, value: list[str]) -> list[str]:
+        # uvicorn silently treats anything else as a literal that never matches.
+        if value == ["*"]:
+            return value
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry) if "/" in entry else ipaddress.ip_address(entry)
+            except ValueError:
+                raise ValueError(
+                    f'{entry!r} is not an IP address or CIDR (or use ["*"] alone)'
+                ) from None
+        return value
+
     @model_validator(mode="after")
     def _secrets_outside_demo(self) -> Settings:
         if not self.demo and not self.session.secret.get_secret_value():
@@ -137,6 +161,17 @@ class Settings(BaseSettings):
                 "GATEWAY_SESSION__SECRET must be set (32+ random characters) outside demo mode"
             )
         return self
+
+    @staticmethod
+    def explain(error: ValidationError) -> str:
+        """One line naming each wrong variable: ``GATEWAY_OIDC__ISSUER: <what is wrong>``."""
+        lines = []
+        for item in error.errors():
+            names = [str(part) for part in item["loc"] if isinstance(part, str)]
+            message = str(item["msg"]).removeprefix("Value error, ")
+            variable = "GATEWAY_" + "__".join(names).upper() if names else ""
+            lines.append(f"{variable}: {message}" if variable else message)
+        return "; ".join(lines)
 
     @property
     def root_path(self) -> str:

@@ -11,6 +11,8 @@ strict: unknown fields are errors), then checked for how the pieces fit.
 from __future__ import annotations
 
 import copy
+import ipaddress
+import json
 from pathlib import Path
 from typing import Any
 
@@ -147,6 +149,10 @@ def test_config_and_secret_name_only_real_settings(manifests: list[Doc]) -> None
     assert {"GATEWAY_SESSION__SECRET", "GATEWAY_OIDC__CLIENT_SECRET"} <= set(secret)
     # Several replicas need the shared session store.
     assert config["GATEWAY_SESSION__BACKEND"] == "redis"
+    # X-Forwarded-For is believed only from the ingress controller's CIDRs, never "*".
+    proxies = json.loads(config["GATEWAY_TRUSTED_PROXIES"])
+    assert proxies and "*" not in proxies
+    assert all(ipaddress.ip_network(cidr) for cidr in proxies)
 
 
 def test_deployment_is_probed_bounded_and_unprivileged(manifests: list[Doc]) -> None:
