@@ -17,13 +17,11 @@ import uuid
 from contextvars import ContextVar
 
 import httpx
-from fastapi import FastAPI, Request
-from fastapi.responses import Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from fastapi import FastAPI
 from starlette.routing import BaseRoute, Mount, get_route_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.metrics import Metrics
+from gateway.metrics import Metrics, exposition
 from gateway.settings import Settings
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -154,13 +152,9 @@ def forward_request_id(http: httpx.AsyncClient, oscar_url: str) -> None:
     http.event_hooks["request"] = [*http.event_hooks.get("request", []), add_header]
 
 
-async def metrics_endpoint(request: Request) -> Response:
-    """Prometheus exposition of this replica's metrics."""
-    metrics: Metrics = request.app.state.metrics
-    return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
-
-
 def install_observability(app: FastAPI, settings: Settings) -> None:
-    """Request-id/access-log/metrics middleware and ``GET /metrics``."""
+    """Request-id/access-log/metrics middleware, and ``GET /metrics`` unless it has its own port."""
     app.add_middleware(ObservabilityMiddleware, metrics=app.state.metrics)
-    app.add_api_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
+    if not settings.metrics_port:
+        endpoint = exposition(app.state.metrics, settings)
+        app.add_api_route("/metrics", endpoint, methods=["GET"], include_in_schema=False)

@@ -130,6 +130,10 @@ class Settings(BaseSettings):
     # Addresses or CIDRs of the proxies whose X-Forwarded-For/-Proto uvicorn believes.
     trusted_proxies: list[str] = Field(default_factory=lambda: ["127.0.0.1", "::1"])
     log_level: str = "INFO"
+    # Serve /metrics on this port only (a second listener; 404 on the main port); 0 = main port.
+    metrics_port: int = Field(default=0, ge=0, le=65535)
+    # When set, /metrics wants "Authorization: Bearer <token>".
+    metrics_token: SecretStr = SecretStr("")
 
     oscar: OscarSettings = Field(default_factory=OscarSettings)
     oidc: OIDCSettings = Field(default_factory=OIDCSettings)
