@@ -6,13 +6,13 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
-import httpx
 from fastapi import FastAPI
 
 from auth.setup import install_auth, open_auth
 from gateway.api import api_lifespan, install_api
 from gateway.errorpages import install_error_handlers
 from gateway.health import install_health
+from gateway.httpclients import idp_http, oscar_http, webhook_http
 from gateway.metrics import Metrics
 from gateway.mounts import install_uis
 from gateway.observability import forward_request_id, install_observability
@@ -36,7 +36,10 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
-            http = await stack.enter_async_context(_http_client(settings))
+            # One client per trust domain, each with its own TLS checks (gateway/httpclients.py).
+            http = await stack.enter_async_context(oscar_http(settings))
+            idp = await stack.enter_async_context(idp_http(settings))
+            app.state.webhook_http = await stack.enter_async_context(webhook_http(settings))
             app.state.http = http
             forward_request_id(http, settings.oscar.url)
             # OSCAR: API client, S3 side (one aioboto3 session), async invoker (gateway/oscar/).
@@ -44,7 +47,7 @@ def create_app(settings: Settings) -> FastAPI:
             app.state.storage = Storage(endpoint_override=settings.oscar.s3_endpoint)
             app.state.jobs = JobRunner(app.state.oscar, app.state.storage, settings.oscar)
             # Auth: session store, bearer validator (JWKS cache), OIDC client (auth/setup.py).
-            await open_auth(app, settings, http, stack)
+            await open_auth(app, settings, idp, stack)
             # REST API: job store + follower resuming unfinished jobs (gateway/api/).
             await stack.enter_async_context(api_lifespan(app, settings))
             # UIs: lifespan tasks of the lazily mounted Gradio apps, closed at exit.
@@ -69,10 +72,3 @@ def create_app(settings: Settings) -> FastAPI:
     # Last, so it is the outermost middleware: every request gets an id and a log line.
     install_observability(app, settings)
     return app
-
-
-def _http_client(settings: Settings) -> httpx.AsyncClient:
-    timeout = httpx.Timeout(
-        settings.oscar.timeout_seconds, connect=settings.oscar.connect_timeout_seconds
-    )
-    return httpx.AsyncClient(timeout=timeout, verify=settings.oscar.verify_tls)

@@ -9,6 +9,7 @@ production value of each.  Tests build ``Settings(...)`` directly.
 from __future__ import annotations
 
 import ipaddress
+import os
 import secrets
 from typing import Literal
 from urllib.parse import urlsplit
@@ -24,18 +25,29 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+def _readable_file(value: str) -> str:
+    if value and not os.access(value, os.R_OK):
+        raise ValueError(f"{value!r} is not a readable file")
+    return value
+
+
 class OscarSettings(BaseModel):
     url: str = "http://127.0.0.1:8080"
     # OSCAR bounds synchronous calls at 300 s; wait a little longer than that.
     timeout_seconds: float = 310.0
     connect_timeout_seconds: float = 5.0
+    # Certificate checks for OSCAR only (the identity provider has its own settings).
     verify_tls: bool = True
+    # PEM file of the CAs to trust for OSCAR instead of the system's (e.g. a private CA).
+    ca_bundle: str = ""
     # How long an async invocation waits for its output before it is reported failed.
     job_timeout_seconds: float = 900.0
     job_poll_seconds: float = 1.0
     # S3 endpoint to use instead of the one /system/config reports (e.g. an in-cluster
     # MinIO name the gateway cannot resolve); empty = use OSCAR's.
     s3_endpoint: str = ""
+
+    _ca_bundle_exists = field_validator("ca_bundle")(_readable_file)
 
 
 class OIDCSettings(BaseModel):
@@ -51,6 +63,12 @@ class OIDCSettings(BaseModel):
     leeway_seconds: int = 30
     jwks_min_refresh_seconds: int = 60
     http_timeout_seconds: float = 10.0
+    # Certificate checks for discovery, JWKS and token requests; off lets anyone forge tokens.
+    verify_tls: bool = True
+    # PEM file of the CAs to trust for the provider instead of the system's.
+    ca_bundle: str = ""
+
+    _ca_bundle_exists = field_validator("ca_bundle")(_readable_file)
 
 
 class SessionSettings(BaseModel):

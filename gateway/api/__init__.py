@@ -99,7 +99,7 @@ async def api_lifespan(app: FastAPI, settings: Settings) -> AsyncIterator[None]:
             store=store,
             oscar=app.state.oscar,
             storage=app.state.storage,
-            http=app.state.http,
+            http=app.state.webhook_http,
             settings=settings,
             metrics=app.state.metrics,
             task_group=tg,
