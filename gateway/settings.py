@@ -31,6 +31,18 @@ def _readable_file(value: str) -> str:
     return value
 
 
+def parse_allowed_host(entry: str) -> tuple[str, int | None]:
+    """``host[:port]`` (``[v6]:port`` for IPv6) as (lower-case host, port or None)."""
+    try:
+        parts = urlsplit(f"//{entry.strip()}")
+        port = parts.port
+    except ValueError:
+        parts, port = None, None
+    if parts is None or not parts.hostname or parts.path or parts.username or parts.query:
+        raise ValueError(f"{entry!r} is not a host[:port] entry")
+    return parts.hostname, port
+
+
 class OscarSettings(BaseModel):
     url: str = "http://127.0.0.1:8080"
     # OSCAR bounds synchronous calls at 300 s; wait a little longer than that.
@@ -126,11 +138,21 @@ class JobSettings(BaseModel):
     backend: Literal["sqlite", "redis"] = "sqlite"
     sqlite_path: str = "var/gateway-jobs.sqlite3"
     redis_url: str = "redis://127.0.0.1:6379/0"
-    # Hosts a job's webhook may point at (exact host names); empty = webhooks refused.
+    # host[:port] entries a job's webhook may point at (no port: 443, or 80 for http in demo
+    # mode); empty = webhooks refused.
     webhook_allowed_hosts: list[str] = Field(default_factory=list)
+    # Let webhooks reach loopback, private, link-local and reserved addresses (off: SSRF guard).
+    webhook_allow_private_addresses: bool = False
     webhook_timeout_seconds: float = 10.0
     # HMAC-SHA256 key of webhook signatures; empty = derived from the session secret.
     webhook_secret: SecretStr = SecretStr("")
+
+    @field_validator("webhook_allowed_hosts")
+    @classmethod
+    def _hosts_parse(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            parse_allowed_host(entry)
+        return value
 
 
 class Settings(BaseSettings):

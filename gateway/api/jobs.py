@@ -18,7 +18,7 @@ from gateway.jobstore import JobRecord
 from gateway.jobstore.follower import JobFollower, public_view
 from gateway.oscar.models import StoragePath
 from gateway.oscar.storage import CHUNK_SIZE
-from gateway.webhooks import check_webhook_url
+from gateway.webhooks import checked_address
 
 router = APIRouter(tags=["jobs"])
 
@@ -74,7 +74,8 @@ async def submit_job(
     if user.kind == "service_token":
         raise InvalidInput("Jobs need a user's login (session or bearer), not a service token.")
     if webhook is not None:
-        check_webhook_url(webhook, settings)
+        # Allow-list, port and the addresses the host resolves to, before any upload.
+        await checked_address(webhook, settings)
     chunks, filename, content_type = await _input_of(request)
     job = await follower.submit(
         owner=user.sub,
