@@ -25,6 +25,7 @@ from jose import JWTError, jwt
 
 from auth.tokens import ASYMMETRIC
 from core.errors import BadRequest, ProviderRefused, Unauthorized, Unavailable, UpstreamError
+from core.httpclients import tls_verify
 from core.settings import Settings
 
 # authlib's client runs on httpx2 when installed (else httpx): its transport errors are those.
@@ -53,6 +54,8 @@ class OidcClient:
         self._oidc = settings.oidc
         self._keys = keys
         self._metadata: dict[str, Any] | None = None
+        # Token requests use authlib's own client: the same checks as discovery and JWKS.
+        self._verify = tls_verify(self._oidc.verify_tls, self._oidc.ca_bundle)
         self.redirect_uri = settings.public_url.rstrip("/") + "/auth/callback"
 
     async def metadata(self) -> dict[str, Any]:
@@ -88,6 +91,7 @@ class OidcClient:
             redirect_uri=self.redirect_uri,
             code_challenge_method="S256",
             timeout=self._oidc.http_timeout_seconds,
+            verify=self._verify,
         )
 
     async def authorization_url(self, *, state: str, nonce: str, code_verifier: str) -> str:

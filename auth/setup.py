@@ -7,8 +7,6 @@
 
 from __future__ import annotations
 
-import logging
-import secrets
 from contextlib import AsyncExitStack
 
 import httpx
@@ -21,8 +19,6 @@ from auth.state import AuthState
 from auth.tokens import BearerValidator
 from core.settings import Settings
 
-log = logging.getLogger("auth")
-
 
 def install_auth(app: FastAPI) -> None:
     app.include_router(router)
@@ -31,12 +27,8 @@ def install_auth(app: FastAPI) -> None:
 async def open_auth(
     settings: Settings, http: httpx.AsyncClient, stack: AsyncExitStack
 ) -> AuthState:
+    # create_app resolved the secret (a random one in demo mode without one).
     secret = settings.session.secret.get_secret_value()
-    if not secret:
-        # Only reachable in demo mode (Settings refuses an empty secret otherwise):
-        # sessions then live as long as this process and are not shared by replicas.
-        secret = secrets.token_urlsafe(32)
-        log.warning("GATEWAY_SESSION__SECRET is empty (demo mode): using a random one")
     store = create_store(
         settings.session.backend, secret=secret, redis_url=settings.session.redis_url
     )

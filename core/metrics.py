@@ -2,13 +2,32 @@
 
 Other modules record through ``request.app.state.metrics`` (or the instance
 handed to them); ``/metrics`` renders ``registry`` in the exposition format.
+Scrapes are for Prometheus, not the public: with ``GATEWAY_METRICS_PORT`` the
+route lives only on ``metrics_app``, served on that port (``oscar-gateway serve``),
+and with ``GATEWAY_METRICS_TOKEN`` it wants ``Authorization: Bearer <token>``.
 """
 
 from __future__ import annotations
 
+import hmac
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from core.errors import Unauthorized
+from core.settings import Settings
 
 
 @dataclass
@@ -48,3 +67,27 @@ class Metrics:
     def invocation(self, service: str, mode: str, outcome: str) -> None:
         """Count one invocation; ``mode`` is sync|async, ``outcome`` ok|error|timeout|cancelled."""
         self.invocations.labels(service=service, mode=mode, outcome=outcome).inc()
+
+
+def exposition(metrics: Metrics, settings: Settings) -> Callable[[Request], Awaitable[Response]]:
+    """The ``GET /metrics`` endpoint: the exposition format, behind the token when one is set."""
+    token = settings.metrics_token.get_secret_value()
+
+    async def endpoint(request: Request) -> Response:
+        if token and not _bearer_matches(request.headers.get("authorization", ""), token):
+            error = Unauthorized("Scraping the metrics needs the metrics bearer token.")
+            headers = {"WWW-Authenticate": 'Bearer realm="metrics"'}
+            return JSONResponse(error.to_dict(), status_code=401, headers=headers)
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return endpoint
+
+
+def _bearer_matches(header: str, token: str) -> bool:
+    scheme, _, value = header.partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(value.strip(), token)
+
+
+def metrics_app(metrics: Metrics, settings: Settings) -> Starlette:
+    """The app of the separate metrics listener: ``/metrics`` and nothing else."""
+    return Starlette(routes=[Route("/metrics", exposition(metrics, settings), methods=["GET"])])

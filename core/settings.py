@@ -8,13 +8,40 @@ production value of each.  Tests build ``Settings(...)`` directly.
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import secrets
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _readable_file(value: str) -> str:
+    if value and not os.access(value, os.R_OK):
+        raise ValueError(f"{value!r} is not a readable file")
+    return value
+
+
+def parse_allowed_host(entry: str) -> tuple[str, int | None]:
+    """``host[:port]`` (``[v6]:port`` for IPv6) as (lower-case host, port or None)."""
+    try:
+        parts = urlsplit(f"//{entry.strip()}")
+        port = parts.port
+    except ValueError:
+        parts, port = None, None
+    if parts is None or not parts.hostname or parts.path or parts.username or parts.query:
+        raise ValueError(f"{entry!r} is not a host[:port] entry")
+    return parts.hostname, port
 
 
 class OscarSettings(BaseModel):
@@ -22,13 +49,18 @@ class OscarSettings(BaseModel):
     # OSCAR bounds synchronous calls at 300 s; wait a little longer than that.
     timeout_seconds: float = 310.0
     connect_timeout_seconds: float = 5.0
+    # Certificate checks for OSCAR only (the identity provider has its own settings).
     verify_tls: bool = True
+    # PEM file of the CAs to trust for OSCAR instead of the system's (e.g. a private CA).
+    ca_bundle: str = ""
     # How long an async invocation waits for its output before it is reported failed.
     job_timeout_seconds: float = 900.0
     job_poll_seconds: float = 1.0
     # S3 endpoint to use instead of the one /system/config reports (e.g. an in-cluster
     # MinIO name the gateway cannot resolve); empty = use OSCAR's.
     s3_endpoint: str = ""
+
+    _ca_bundle_exists = field_validator("ca_bundle")(_readable_file)
 
 
 class OIDCSettings(BaseModel):
@@ -44,6 +76,12 @@ class OIDCSettings(BaseModel):
     leeway_seconds: int = 30
     jwks_min_refresh_seconds: int = 60
     http_timeout_seconds: float = 10.0
+    # Certificate checks for discovery, JWKS and token requests; off lets anyone forge tokens.
+    verify_tls: bool = True
+    # PEM file of the CAs to trust for the provider instead of the system's.
+    ca_bundle: str = ""
+
+    _ca_bundle_exists = field_validator("ca_bundle")(_readable_file)
 
 
 class SessionSettings(BaseModel):
@@ -108,11 +146,21 @@ class JobSettings(BaseModel):
     # Empty: ``<data_dir>/gateway-jobs.sqlite3``; a relative path is taken below ``data_dir``.
     sqlite_path: str = ""
     redis_url: str = "redis://127.0.0.1:6379/0"
-    # Hosts a job's webhook may point at (exact host names); empty = webhooks refused.
+    # host[:port] entries a job's webhook may point at (no port: 443, or 80 for http in demo
+    # mode); empty = webhooks refused.
     webhook_allowed_hosts: list[str] = Field(default_factory=list)
+    # Let webhooks reach loopback, private, link-local and reserved addresses (off: SSRF guard).
+    webhook_allow_private_addresses: bool = False
     webhook_timeout_seconds: float = 10.0
     # HMAC-SHA256 key of webhook signatures; empty = derived from the session secret.
     webhook_secret: SecretStr = SecretStr("")
+
+    @field_validator("webhook_allowed_hosts")
+    @classmethod
+    def _hosts_parse(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            parse_allowed_host(entry)
+        return value
 
 
 class Settings(BaseSettings):
@@ -127,10 +175,15 @@ class Settings(BaseSettings):
     public_url: str = "http://127.0.0.1:8000"
     # Demo mode allows generated secrets and non-https cookies.
     demo: bool = False
+    # Addresses or CIDRs of the proxies whose X-Forwarded-For/-Proto uvicorn believes.
     trusted_proxies: list[str] = Field(default_factory=lambda: ["127.0.0.1", "::1"])
     log_level: str = "INFO"
     # Where the gateway keeps files of its own (the sqlite job store): never the working dir.
     data_dir: Path = Field(default_factory=_default_data_dir)
+    # Serve /metrics on this port only (a second listener; 404 on the main port); 0 = main port.
+    metrics_port: int = Field(default=0, ge=0, le=65535)
+    # When set, /metrics wants "Authorization: Bearer <token>".
+    metrics_token: SecretStr = SecretStr("")
 
     oscar: OscarSettings = Field(default_factory=OscarSettings)
     oidc: OIDCSettings = Field(default_factory=OIDCSettings)
@@ -139,6 +192,21 @@ class Settings(BaseSettings):
     limits: LimitSettings = Field(default_factory=LimitSettings)
     embed: EmbedSettings = Field(default_factory=EmbedSettings)
     jobs: JobSettings = Field(default_factory=JobSettings)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_addresses(cls, value: list[str]) -> list[str]:
+        # uvicorn silently treats anything else as a literal that never matches.
+        if value == ["*"]:
+            return value
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry) if "/" in entry else ipaddress.ip_address(entry)
+            except ValueError:
+                raise ValueError(
+                    f'{entry!r} is not an IP address or CIDR (or use ["*"] alone)'
+                ) from None
+        return value
 
     @model_validator(mode="after")
     def _secrets_outside_demo(self) -> Settings:
@@ -162,6 +230,16 @@ class Settings(BaseSettings):
     def jobs_sqlite_path(self) -> Path:
         """The sqlite job store's file: ``jobs.sqlite_path``, below ``data_dir`` when relative."""
         return self.data_dir / (self.jobs.sqlite_path or "gateway-jobs.sqlite3")
+    @staticmethod
+    def explain(error: ValidationError) -> str:
+        """One line naming each wrong variable: ``GATEWAY_OIDC__ISSUER: <what is wrong>``."""
+        lines = []
+        for item in error.errors():
+            names = [str(part) for part in item["loc"] if isinstance(part, str)]
+            message = str(item["msg"]).removeprefix("Value error, ")
+            variable = "GATEWAY_" + "__".join(names).upper() if names else ""
+            lines.append(f"{variable}: {message}" if variable else message)
+        return "; ".join(lines)
 
     @property
     def root_path(self) -> str:
@@ -171,3 +249,15 @@ class Settings(BaseSettings):
     @property
     def secure_cookies(self) -> bool:
         return urlsplit(self.public_url).scheme == "https"
+
+
+def with_session_secret(settings: Settings) -> Settings:
+    """``settings`` with a session secret: in demo mode without one, a random one for this run.
+
+    Every key (sessions, embed links, job credentials, webhook signatures) derives from
+    this one value, so it is resolved once, before anything derives a key from it.
+    """
+    if settings.session.secret.get_secret_value():
+        return settings
+    session = settings.session.model_copy(update={"secret": SecretStr(secrets.token_urlsafe(32))})
+    return settings.model_copy(update={"session": session})

@@ -9,6 +9,7 @@ the real OpenID provider in ``deploy/dev-idp``.
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 import time
 import uuid
@@ -20,8 +21,29 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from jose import jwk, jwt
 
 
+class _Server(ThreadingHTTPServer):
+    """With ``tls``, each connection is wrapped in its own thread; a refused handshake (a
+    client that does not trust the certificate) just closes that connection."""
+
+    tls: ssl.SSLContext | None = None
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        if self.tls is None:
+            super().finish_request(request, client_address)
+            return
+        try:
+            wrapped = self.tls.wrap_socket(request, server_side=True)
+        except OSError:
+            request.close()
+            return
+        with wrapped:
+            super().finish_request(wrapped, client_address)
+
+
 class JwtIssuer:
-    def __init__(self) -> None:
+    """``JwtIssuer(tls=context)`` serves https with that server context (certificate tests)."""
+
+    def __init__(self, *, tls: ssl.SSLContext | None = None) -> None:
         self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.kid = uuid.uuid4().hex[:12]
         self.private_pem = self._key.private_bytes(
@@ -36,8 +58,10 @@ class JwtIssuer:
         public = jwk.construct(self.public_pem, "RS256").to_dict()
         self.jwks: dict[str, Any] = {"keys": [{**public, "kid": self.kid, "use": "sig"}]}
         self.jwks_available = True
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.issuer = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._server = _Server(("127.0.0.1", 0), self._handler())
+        self._server.tls = tls
+        scheme = "https" if tls is not None else "http"
+        self.issuer = f"{scheme}://127.0.0.1:{self._server.server_address[1]}"
 
     def start(self) -> JwtIssuer:
         threading.Thread(target=self._server.serve_forever, daemon=True).start()

@@ -12,16 +12,16 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
-import httpx
 from fastapi import FastAPI
 
 from auth.setup import install_auth, open_auth
 from auth.state import AUTH_STATE
 from core.errorpages import install_error_handlers
 from core.metrics import Metrics
-from core.settings import Settings
+from core.settings import Settings, with_session_secret
 from gateway.api import install_api, open_jobs
 from gateway.health import install_health
+from core.httpclients import idp_http, oscar_http, webhook_http
 from gateway.mounts import install_uis
 from gateway.observability import forward_request_id, install_observability
 from gateway.portal import install_portal
@@ -36,25 +36,37 @@ from uis.spec import parse_spec
 log = logging.getLogger("gateway")
 
 
-def create_app(settings: Settings) -> FastAPI:
-    """The gateway ASGI app for ``settings``; clients are opened in its lifespan."""
-    metrics = Metrics()
+def create_app(settings: Settings, *, metrics: Metrics | None = None) -> FastAPI:
+    """The gateway ASGI app for ``settings``; clients are opened in its lifespan.
+
+    ``metrics``: the registry to count in, when the caller also serves it elsewhere
+    (``oscar-gateway serve`` with ``GATEWAY_METRICS_PORT``).
+    """
+    if not settings.session.secret.get_secret_value():
+        # Only reachable in demo mode (Settings refuses an empty secret otherwise): sessions,
+        # embed links and sealed job credentials then live as long as this process.
+        log.warning("GATEWAY_SESSION__SECRET is empty (demo mode): using a random one")
+    settings = with_session_secret(settings)
+    metrics = metrics or Metrics()
     limiters = Limiters.from_settings(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, object]]:
         async with AsyncExitStack() as stack:
-            http = await stack.enter_async_context(_http_client(settings))
+            # One client per trust domain, each with its own TLS checks (core/httpclients.py).
+            http = await stack.enter_async_context(oscar_http(settings))
+            idp = await stack.enter_async_context(idp_http(settings))
+            hooks = await stack.enter_async_context(webhook_http(settings))
             forward_request_id(http, settings.oscar.url)
             # OSCAR: API client, S3 side (one aioboto3 session), async invoker (oscar/).
             oscar = OscarClient(http, settings.oscar)
             storage = Storage(endpoint_override=settings.oscar.s3_endpoint)
             runner = JobRunner(oscar, storage, settings.oscar)
             # Auth: session store, bearer validator (JWKS cache), OIDC client (auth/setup.py).
-            auth = await open_auth(settings, http, stack)
+            auth = await open_auth(settings, idp, stack)
             # REST API: job store + follower resuming unfinished jobs (gateway/api/).
             store, follower = await stack.enter_async_context(
-                open_jobs(settings, oscar=oscar, storage=storage, http=http, metrics=metrics)
+                open_jobs(settings, oscar=oscar, storage=storage, http=hooks, metrics=metrics)
             )
 
             def ui_context(service: Service) -> ServiceContext:
@@ -93,12 +105,5 @@ def create_app(settings: Settings) -> FastAPI:
     uis = install_uis(app, settings)
     install_portal(app, settings)
     # Last, so it is the outermost middleware: every request gets an id and a log line.
-    install_observability(app, metrics)
+    install_observability(app, settings, metrics)
     return app
-
-
-def _http_client(settings: Settings) -> httpx.AsyncClient:
-    timeout = httpx.Timeout(
-        settings.oscar.timeout_seconds, connect=settings.oscar.connect_timeout_seconds
-    )
-    return httpx.AsyncClient(timeout=timeout, verify=settings.oscar.verify_tls)

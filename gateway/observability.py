@@ -16,18 +16,17 @@ import time
 
 import httpx
 from fastapi import FastAPI
-from fastapi.responses import Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.routing import BaseRoute, Mount, get_route_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from core.metrics import Metrics
+from core.metrics import Metrics, exposition
 from core.requestid import (
     REQUEST_ID_HEADER,
     accept_request_id,
     current_request_id,
     request_id_var,
 )
+from core.settings import Settings
 
 # Probes and scrapes every few seconds would drown the access log.
 _QUIET_ROUTES = frozenset({"/healthz", "/readyz", "/metrics"})
@@ -142,12 +141,9 @@ def forward_request_id(http: httpx.AsyncClient, oscar_url: str) -> None:
     http.event_hooks["request"] = [*http.event_hooks.get("request", []), add_header]
 
 
-def install_observability(app: FastAPI, metrics: Metrics) -> None:
-    """Request-id/access-log/metrics middleware and ``GET /metrics``."""
-
-    async def metrics_endpoint() -> Response:
-        """Prometheus exposition of this replica's metrics."""
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
-
+def install_observability(app: FastAPI, settings: Settings, metrics: Metrics) -> None:
+    """Request-id/access-log/metrics middleware, and ``GET /metrics`` unless it has its own port."""
     app.add_middleware(ObservabilityMiddleware, metrics=metrics)
-    app.add_api_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
+    if not settings.metrics_port:
+        endpoint = exposition(metrics, settings)
+        app.add_api_route("/metrics", endpoint, methods=["GET"], include_in_schema=False)

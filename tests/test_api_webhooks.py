@@ -6,6 +6,7 @@ import http.server
 import threading
 import time
 from collections.abc import Iterator
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -30,6 +31,13 @@ def _settings(**jobs: object) -> Settings:
     )
 
 
+def _to_receiver(receiver: type[_Receiver], **jobs: object) -> Settings:
+    """Settings allowing the receiver: plain http (demo mode), its host:port, loopback."""
+    netloc = urlsplit(receiver.url).netloc  # type: ignore[attr-defined]
+    allowed = {"webhook_allowed_hosts": [netloc], "webhook_allow_private_addresses": True}
+    return Settings(demo=True, session={"secret": "s" * 40}, jobs={**allowed, **jobs})
+
+
 def test_allow_listed_https_webhook_is_accepted() -> None:
     url = "https://hooks.example/oscar?x=1"
     assert check_webhook_url(url, _settings()) == url
@@ -43,6 +51,7 @@ def test_allow_listed_https_webhook_is_accepted() -> None:
         ("ftp://hooks.example/x", "https"),
         ("hooks.example/x", "https"),
         ("https://user:pw@hooks.example/x", "credentials"),
+        ("https://hooks.example:8443/x", "may only use port 443"),
     ],
 )
 def test_other_webhooks_are_refused(url: str, message: str) -> None:
@@ -50,9 +59,17 @@ def test_other_webhooks_are_refused(url: str, message: str) -> None:
         check_webhook_url(url, _settings())
 
 
+def test_an_allow_list_entry_that_is_no_host_port_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"'hooks\.example/x' is not a host"):
+        Settings(demo=True, jobs={"webhook_allowed_hosts": ["hooks.example/x"]})
+
+
 def test_demo_mode_allows_plain_http_to_allowed_hosts() -> None:
-    demo = Settings(demo=True, jobs={"webhook_allowed_hosts": ["127.0.0.1"]})
+    demo = Settings(demo=True, jobs={"webhook_allowed_hosts": ["127.0.0.1:9", "hooks.example"]})
     assert check_webhook_url("http://127.0.0.1:9/h", demo)
+    # No port in the entry: the scheme's own (80 for http, 443 for https).
+    assert check_webhook_url("http://hooks.example/h", demo)
+    assert check_webhook_url("https://hooks.example:443/h", demo)
 
 
 def test_signature_is_bound_to_body_key_and_time() -> None:
@@ -102,7 +119,7 @@ def receiver() -> Iterator[type[_Receiver]]:
 
 @pytest.mark.anyio
 async def test_delivery_is_signed_and_retried_after_a_5xx(receiver: type[_Receiver]) -> None:
-    settings = _settings(webhook_secret="shared")
+    settings = _to_receiver(receiver, webhook_secret="shared")
     receiver.statuses.extend([503])
     async with httpx.AsyncClient() as http:
         delivered = await deliver(http, receiver.url, {"n": 1}, settings=settings)  # type: ignore[attr-defined]
@@ -117,6 +134,6 @@ async def test_delivery_is_signed_and_retried_after_a_5xx(receiver: type[_Receiv
 async def test_a_4xx_answer_is_not_retried(receiver: type[_Receiver]) -> None:
     receiver.statuses.extend([410])
     async with httpx.AsyncClient() as http:
-        delivered = await deliver(http, receiver.url, {"n": 2}, settings=_settings())  # type: ignore[attr-defined]
+        delivered = await deliver(http, receiver.url, {"n": 2}, settings=_to_receiver(receiver))  # type: ignore[attr-defined]
     assert not delivered
     assert len(receiver.received) == 1

@@ -7,6 +7,7 @@ commands parsed by the real CLIs, ports and URLs agreeing across services.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
@@ -108,7 +109,11 @@ def test_gateway_settings_load_from_the_compose_environment(compose: dict[str, A
     loaded = json.loads(result.stdout)
     assert loaded["root"] == "/oscar-gateway"
     assert loaded["backend"] == "redis"
-    assert loaded["proxies"] == ["*"]
+    # Only Nginx's fixed address, inside the network's subnet, is trusted (issue 10 #1).
+    nginx_address = compose["services"]["nginx"]["networks"]["default"]["ipv4_address"]
+    assert loaded["proxies"] == [nginx_address]
+    (subnet,) = compose["networks"]["default"]["ipam"]["config"]
+    assert ipaddress.ip_address(nginx_address) in ipaddress.ip_network(subnet["subnet"])
     assert loaded["oscar"] == "http://oscar:8080"
     nginx = service_env(compose["services"]["nginx"])
     assert nginx["NGINX_PREFIX"] == loaded["root"]

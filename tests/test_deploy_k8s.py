@@ -11,6 +11,8 @@ strict: unknown fields are errors), then checked for how the pieces fit.
 from __future__ import annotations
 
 import copy
+import ipaddress
+import json
 from pathlib import Path
 from typing import Any
 
@@ -147,6 +149,10 @@ def test_config_and_secret_name_only_real_settings(manifests: list[Doc]) -> None
     assert {"GATEWAY_SESSION__SECRET", "GATEWAY_OIDC__CLIENT_SECRET"} <= set(secret)
     # Several replicas need the shared session store.
     assert config["GATEWAY_SESSION__BACKEND"] == "redis"
+    # X-Forwarded-For is believed only from the ingress controller's CIDRs, never "*".
+    proxies = json.loads(config["GATEWAY_TRUSTED_PROXIES"])
+    assert proxies and "*" not in proxies
+    assert all(ipaddress.ip_network(cidr) for cidr in proxies)
 
 
 def test_deployment_is_probed_bounded_and_unprivileged(manifests: list[Doc]) -> None:
@@ -155,7 +161,15 @@ def test_deployment_is_probed_bounded_and_unprivileged(manifests: list[Doc]) -> 
     (container,) = pod["containers"]
     assert container["command"][:2] == ["oscar-gateway", "serve"]
     port = int(container["command"][container["command"].index("--port") + 1])
-    assert container["ports"] == [{"name": "http", "containerPort": port}]
+    config = _find(manifests, "ConfigMap", "oscar-gateway")["data"]
+    metrics_port = int(config["GATEWAY_METRICS_PORT"])
+    assert metrics_port != port
+    assert container["ports"] == [
+        {"name": "http", "containerPort": port},
+        {"name": "metrics", "containerPort": metrics_port},
+    ]
+    notes = deployment["spec"]["template"]["metadata"]["annotations"]
+    assert notes["prometheus.io/port"] == str(metrics_port)
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
     assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
     # gateway/health.py gives each readiness check 4 s.
@@ -205,6 +219,33 @@ def test_ingress_sticks_only_the_ui_and_matches_the_body_limit(manifests: list[D
         for p in rule["http"]["paths"]
     ]
     assert ui_paths == ["/oscar-gateway/ui(/|$)(.*)"]
+
+
+def test_the_ingress_cannot_reach_the_metrics(manifests: list[Doc]) -> None:
+    """Issue 10 #8: every Ingress backend is a Service port that leads to the main port only,
+    where /metrics answers 404 (tests/test_security_metrics.py); metrics have their own port."""
+    services = {d["metadata"]["name"]: d for d in manifests if d["kind"] == "Service"}
+    (container,) = _find(manifests, "Deployment", "oscar-gateway")["spec"]["template"]["spec"][
+        "containers"
+    ]
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    metrics_port = int(
+        _find(manifests, "ConfigMap", "oscar-gateway")["data"]["GATEWAY_METRICS_PORT"]
+    )
+    assert ports["metrics"] == metrics_port
+    for ingress in (d for d in manifests if d["kind"] == "Ingress"):
+        for rule in ingress["spec"]["rules"]:
+            for path in rule["http"]["paths"]:
+                backend = path["backend"]["service"]
+                service = services[backend["name"]]
+                (port,) = [
+                    p for p in service["spec"]["ports"] if p["name"] == backend["port"]["name"]
+                ]
+                target = port["targetPort"]
+                assert target == "http" and ports[target] != metrics_port
+    # No Service of the gateway exposes the metrics port at all.
+    gateway = services["oscar-gateway"]
+    assert {p["targetPort"] for p in gateway["spec"]["ports"]} == {"http"}
 
 
 def test_overlay_uses_an_external_redis_its_own_image_and_host() -> None:

@@ -143,6 +143,10 @@ def test_prefix_is_stripped_and_forwarded_headers_reach_the_upstream(nginx: Ngin
     # ... and keeps the caller's own.
     again = httpx.get(f"{nginx.url}/portal", headers={"X-Request-ID": "caller-id-1234"})
     assert again.json()["headers"]["x-request-id"] == "caller-id-1234"
+    # A client's own X-Forwarded-For is replaced by its address, not appended to (issue 10 #1).
+    for path in ("/api/v1/services", "/ui/x/"):
+        forged = httpx.get(f"{nginx.url}{path}", headers={"X-Forwarded-For": "203.0.113.9"})
+        assert forged.json()["headers"]["x-forwarded-for"] == "127.0.0.1"
 
 
 def test_access_log_is_json_with_the_request_id_and_no_query_string(nginx: Nginx) -> None:

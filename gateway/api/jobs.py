@@ -24,7 +24,7 @@ from gateway.deps import (
 )
 from gateway.jobs import JobRecord
 from gateway.jobs.follower import JobFollower, public_view
-from gateway.webhooks import check_webhook_url
+from gateway.webhooks import checked_address
 from oscar.models import StoragePath
 from oscar.storage import CHUNK_SIZE
 
@@ -80,7 +80,8 @@ async def submit_job(
 ) -> Response:
     """Start an asynchronous job: the input is streamed to the service's input folder."""
     if webhook is not None:
-        check_webhook_url(webhook, settings)
+        # Allow-list, port and the addresses the host resolves to, before any upload.
+        await checked_address(webhook, settings)
     chunks, filename, content_type = await _input_of(request)
     job = await follower.submit(
         owner=user.sub,
