@@ -15,9 +15,6 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import json
 import time
 from typing import Any
@@ -27,15 +24,14 @@ from starlette.requests import Request
 
 from core.errors import Forbidden
 from core.identity import User
+from core.keys import fernet_for
 from core.settings import Settings
 
 EMBED_COOKIE = "oscar_gateway_embed"
 
 
 def _fernet(settings: Settings) -> Fernet:
-    secret = settings.session.secret.get_secret_value().encode()
-    key = hmac.new(secret, b"oscar-gateway embed links", hashlib.sha256).digest()
-    return Fernet(base64.urlsafe_b64encode(key))
+    return fernet_for(settings, "embed links")
 
 
 def seal(settings: Settings, claims: dict[str, Any]) -> str:

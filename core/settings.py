@@ -230,6 +230,7 @@ class Settings(BaseSettings):
     def jobs_sqlite_path(self) -> Path:
         """The sqlite job store's file: ``jobs.sqlite_path``, below ``data_dir`` when relative."""
         return self.data_dir / (self.jobs.sqlite_path or "gateway-jobs.sqlite3")
+
     @staticmethod
     def explain(error: ValidationError) -> str:
         """One line naming each wrong variable: ``GATEWAY_OIDC__ISSUER: <what is wrong>``."""

@@ -17,11 +17,11 @@ from fastapi import FastAPI
 from auth.setup import install_auth, open_auth
 from auth.state import AUTH_STATE
 from core.errorpages import install_error_handlers
+from core.httpclients import idp_http, oscar_http, webhook_http
 from core.metrics import Metrics
 from core.settings import Settings, with_session_secret
 from gateway.api import install_api, open_jobs
 from gateway.health import install_health
-from core.httpclients import idp_http, oscar_http, webhook_http
 from gateway.mounts import install_uis
 from gateway.observability import forward_request_id, install_observability
 from gateway.portal import install_portal

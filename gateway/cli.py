@@ -12,10 +12,10 @@ from collections.abc import Iterator
 import uvicorn
 from pydantic import ValidationError
 
+from core.metrics import Metrics, metrics_app
 from core.settings import Settings
 from gateway.app import create_app
 from gateway.logs import logging_config
-from core.metrics import Metrics, metrics_app
 
 # uvicorn's exit status when the app's start-up failed.
 _STARTUP_FAILURE = 3

@@ -31,6 +31,7 @@ import anyio
 import httpx
 
 from core.errors import InvalidInput
+from core.keys import derived_key
 from core.settings import Settings, parse_allowed_host
 
 log = logging.getLogger("gateway.webhooks")
@@ -48,8 +49,7 @@ def webhook_key(settings: Settings) -> bytes:
     configured = settings.jobs.webhook_secret.get_secret_value()
     if configured:
         return configured.encode()
-    session = settings.session.secret.get_secret_value().encode()
-    return hmac.new(session, b"oscar-gateway webhooks", hashlib.sha256).digest()
+    return derived_key(settings, "webhooks")
 
 
 def sign(key: bytes, timestamp: int, body: bytes) -> str:

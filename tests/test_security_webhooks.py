@@ -20,10 +20,10 @@ import httpx
 import pytest
 from PIL import Image
 
+from core.settings import Settings
 from devstack.gateway import GatewayProcess
 from devstack.idp import DevIdp, fetch_tokens
 from devstack.processes import free_port
-from core.settings import Settings
 from gateway.webhooks import deliver
 
 

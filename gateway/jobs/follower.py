@@ -15,9 +15,6 @@ least once.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import logging
 import time
 from collections.abc import AsyncIterable
@@ -26,9 +23,10 @@ from typing import Any
 import anyio
 import httpx
 from anyio.abc import TaskGroup
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import InvalidToken
 
 from core.errors import GatewayError, InvalidInput, Unauthorized, Unavailable
+from core.keys import fernet_for
 from core.metrics import Metrics
 from core.settings import Settings
 from gateway.jobs.models import JobRecord, JobStore, new_job_id
@@ -65,9 +63,7 @@ class JobFollower:
         self._following: dict[str, anyio.CancelScope] = {}
         # What is known of each followed job's OSCAR job while it is looked for.
         self._searches: dict[str, protocol.Search] = {}
-        secret = settings.session.secret.get_secret_value().encode()
-        key = hmac.new(secret, b"oscar-gateway job credentials", hashlib.sha256).digest()
-        self._fernet = Fernet(base64.urlsafe_b64encode(key))
+        self._fernet = fernet_for(settings, "job credentials")
 
     # --- submission ----------------------------------------------------------------------
 
