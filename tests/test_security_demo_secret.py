@@ -14,12 +14,12 @@ from typing import Any
 import httpx
 import pytest
 
+from auth.embed import unseal
 from core.errors import Forbidden
 from core.settings import Settings
 from devstack.gateway import GatewayProcess
 from devstack.idp import DevIdp, fetch_tokens
 from gateway.app import create_app
-from auth.embed import unseal
 from gateway.webhooks import webhook_key
 
 

@@ -2,7 +2,8 @@
 
 See ``auth/embed.py`` (links, visitors) and ``gateway/embed.py`` (CORS, framing)
 for the design.  These routes are HTML/redirect endpoints for browsers
-(``/embed/{service}``, ``/embed/popup``) and one JSON endpoint for anonymous visitors of public services (``/embed/public/...``).
+(``/embed/{service}``, ``/embed/popup``) and one JSON endpoint for anonymous
+visitors of public services (``/embed/public/...``).
 """
 
 from __future__ import annotations
