@@ -16,10 +16,9 @@ import pytest
 
 from auth.embed import unseal
 from core.errors import Forbidden
-from core.settings import Settings
+from core.settings import Settings, with_session_secret
 from devstack.gateway import GatewayProcess
 from devstack.idp import DevIdp, fetch_tokens
-from gateway.app import create_app
 from gateway.webhooks import webhook_key
 
 
@@ -70,8 +69,9 @@ def test_demo_gateways_without_a_secret_cannot_open_each_others_links(
 
 
 def test_every_key_of_a_demo_app_comes_from_its_one_random_secret() -> None:
-    one = create_app(Settings(demo=True)).state.settings
-    other = create_app(Settings(demo=True)).state.settings
+    # What create_app does first: every collaborator is then built from these settings.
+    one = with_session_secret(Settings(demo=True))
+    other = with_session_secret(Settings(demo=True))
     secret = one.session.secret.get_secret_value()
     assert len(secret) >= 32
     assert secret != other.session.secret.get_secret_value()
@@ -80,4 +80,4 @@ def test_every_key_of_a_demo_app_comes_from_its_one_random_secret() -> None:
     assert webhook_key(one) != webhook_key(other)
     # A configured secret is kept as it is.
     given = Settings(demo=True, session={"secret": "g" * 40})
-    assert create_app(given).state.settings.session.secret.get_secret_value() == "g" * 40
+    assert with_session_secret(given).session.secret.get_secret_value() == "g" * 40

@@ -87,7 +87,13 @@ def test_a_host_file_named_as_input_is_refused_and_an_upload_works(stack: Stack)
 def test_gradio_client_cannot_name_host_files_but_can_upload(stack: Stack, tmp_path: Path) -> None:
     token = fetch_tokens(stack.idp, user="alice")["access_token"]
     ui = make_echo(stack, token)
-    client = Client(f"{ui}/", headers={"Authorization": f"Bearer {token}"}, verbose=False)
+    # The first request builds the UI: allow for a busy machine.
+    client = Client(
+        f"{ui}/",
+        headers={"Authorization": f"Bearer {token}"},
+        verbose=False,
+        httpx_kwargs={"timeout": 120},
+    )
     # gradio_client uploads a local path itself (the client's own file, not the host's):
     # an attacker sends the file object as it is, with the client's own request function.
     endpoints = list(client.endpoints.values())
