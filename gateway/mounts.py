@@ -57,6 +57,7 @@ from gateway.errors import (
     UpstreamTimeout,
 )
 from gateway.oscar.models import Service
+from gateway.oscar.names import is_service_name
 from gateway.settings import Settings
 from gateway.uifiles import AppFiles, admit_files, mark_launched
 
@@ -76,6 +77,10 @@ _GC_THRESHOLDS = (20_000, 20, 20)
 _SWITCH_SECONDS = 0.001
 # Result files written for Gradio are deleted after this long (Gradio keeps its own copy).
 _PRUNE_SECONDS = 3600.0
+_NO_SUCH_NAME = (
+    "There is no such service: OSCAR service names are 1-39 lowercase letters, digits "
+    "and '-'. Pick a service in the portal."
+)
 
 
 @dataclass
@@ -185,9 +190,14 @@ class UIMounts:
         if not name:
             await self._respond(scope, receive, send, NotFound("Pick a service in the portal."))
             return
+        if not is_service_name(name):
+            # Never echoed into a Location: "/ui/https:evil.example" would leave the site.
+            await self._respond(scope, receive, send, NotFound(_NO_SUCH_NAME))
+            return
         if not slash and scope["type"] == "http":
-            # Relative: Starlette's own redirect doubled the prefix under a root path.
-            await RedirectResponse(f"{name}/", status_code=307)(scope, receive, send)
+            await RedirectResponse(self._slash_url(name, scope), status_code=307)(
+                scope, receive, send
+            )
             return
         try:
             mounted, user = await self._admit(scope, name)
@@ -198,6 +208,12 @@ class UIMounts:
             await self._respond(scope, receive, send, exc)
             return
         await self._forward(mounted, user, scope, receive, send)
+
+    def _slash_url(self, name: str, scope: Scope) -> str:
+        """An absolute path under our own prefix (Starlette's redirect doubled the prefix)."""
+        query = scope.get("query_string", b"").decode("latin-1")
+        target = f"{self.settings.root_path}/ui/{name}/"
+        return f"{target}?{query}" if query else target
 
     async def _admit(self, scope: Scope, name: str) -> tuple[Mounted, User]:
         request = Request(scope)
