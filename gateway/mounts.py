@@ -46,7 +46,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from auth.dependencies import authenticate, login_url
 from auth.models import User
-from gateway.embed import embed_user, public_user
+from gateway.embed import embed_user, gradio_cors_off, public_user
 from gateway.errorpages import render, wants_html
 from gateway.errors import (
     Forbidden,
@@ -392,8 +392,10 @@ class UIMounts:
         )
         blocks = registry.build(ctx)
         tune_queue(blocks, self.settings)
+        parent = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+        gradio_cors_off(parent)  # the gateway's allow-list is the only CORS policy
         private = gr.mount_gradio_app(
-            FastAPI(openapi_url=None, docs_url=None, redoc_url=None),
+            parent,
             blocks,
             path="",
             auth_dependency=_username,
