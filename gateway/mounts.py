@@ -52,6 +52,8 @@ from gateway.errors import (
     Forbidden,
     GatewayError,
     NotFound,
+    PayloadTooLarge,
+    RateLimited,
     Unauthorized,
     Unavailable,
     UpstreamTimeout,
@@ -60,6 +62,7 @@ from gateway.oscar.models import Service
 from gateway.oscar.names import is_service_name
 from gateway.settings import Settings
 from gateway.uifiles import AppFiles, admit_files, mark_launched
+from gateway.uilimits import admit_limits
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -263,6 +266,14 @@ class UIMounts:
             if scope["type"] == "http":
                 route = scope["path"][len(child["root_path"]) :]
                 try:
+                    receive = await admit_limits(
+                        self.gateway.state,
+                        scope,
+                        receive,
+                        settings=self.settings,
+                        user=user,
+                        route=route,
+                    )
                     receive, send = await admit_files(
                         mounted.files,
                         user.sub,
@@ -289,6 +300,11 @@ class UIMounts:
         response: Response = render(request, exc.status_code, exc.to_dict())
         if exc.status_code == 401:
             response.headers["WWW-Authenticate"] = "Bearer"
+        if isinstance(exc, RateLimited):
+            response.headers["Retry-After"] = str(exc.retry_after)
+        if isinstance(exc, PayloadTooLarge):
+            # The body may be unread: closing spares the client sending the rest.
+            response.headers["Connection"] = "close"
         await response(scope, receive, send)
 
     # --- access ------------------------------------------------------------------------
