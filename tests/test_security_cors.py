@@ -43,6 +43,8 @@ def test_only_allowed_origins_get_cors_headers_from_the_uis(
     oscar = local_oscar_factory(oidc_issuers=[idp.issuer])
     gateway = auth_gateway_factory(idp, oscar__url=oscar.url, embed__allowed_origins=[ALLOWED])
     with login(gateway, idp) as http:
+        # The first visit builds the app (gradio's import takes seconds on a busy machine).
+        assert http.get(f"{gateway.url}/ui/cowsay/", timeout=90).status_code == 200
         for evil in EVIL:
             for route in ROUTES:
                 response = http.get(f"{gateway.url}{route}", headers={**HOST, "Origin": evil})

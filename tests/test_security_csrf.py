@@ -76,6 +76,8 @@ def test_cookie_requests_from_foreign_origins_are_refused(
 ) -> None:
     gateway, provider, ours = site
     with login(gateway, provider) as http:
+        # The first visit builds the app (gradio's import takes seconds on a busy machine).
+        assert http.get(f"{gateway.url}/ui/cowsay/", timeout=90).status_code == 200
         for forged in FORGED:
             for response in _unsafe_calls(http, gateway.url, forged):
                 assert _refused(response), (forged, response.status_code, response.text)
