@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from auth.setup import install_auth, open_auth
 from gateway.api import api_lifespan, install_api
+from gateway.csrf import install_csrf
 from gateway.errorpages import install_error_handlers
 from gateway.health import install_health
 from gateway.httpclients import idp_http, oscar_http, webhook_http
@@ -69,6 +70,8 @@ def create_app(settings: Settings) -> FastAPI:
     install_api(app, settings)
     install_uis(app, settings)
     install_portal(app, settings)
+    # Outside CORS and the routes: a forged cookie request is refused before anything runs.
+    install_csrf(app, settings)
     # Last, so it is the outermost middleware: every request gets an id and a log line.
     install_observability(app, settings)
     return app

@@ -1,8 +1,9 @@
 """Embedding the UIs on other sites: who may frame and call us, and how visitors log in.
 
-- ``install_embed(app, settings)``: our own ``CORSMiddleware`` from
-  ``settings.embed.allowed_origins`` (Gradio >= 6.25 steps aside when the outer
-  app has one, PR #13741) and ``Content-Security-Policy: frame-ancestors``
+- ``install_embed(app, settings)``: our own CORS from
+  ``settings.embed.allowed_origins``, the only policy (each Gradio app's private
+  FastAPI gets a do-nothing ``CORSMiddleware`` so that Gradio's permissive one
+  steps aside, ``gradio_cors_off``) and ``Content-Security-Policy: frame-ancestors``
   from the same list on every response (Gradio sets neither).
 - Signed embed links: a site's backend, logged in as someone who may read the
   service, mints a link (``mint_link``); opening it (``open_link``) sets an
@@ -28,6 +29,7 @@ from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
 from fastapi import FastAPI, Request
+from starlette.datastructures import Headers
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -36,6 +38,11 @@ from gateway.errors import Forbidden
 from gateway.settings import Settings
 
 EMBED_COOKIE = "oscar_gateway_embed"
+
+
+def embed_cookie_name(settings: Settings) -> str:
+    """``__Secure-oscar_gateway_embed`` over https (its path is a UI's), else the plain name."""
+    return ("__Secure-" if settings.secure_cookies else "") + EMBED_COOKIE
 
 
 def frame_ancestors(settings: Settings) -> str:
@@ -66,12 +73,40 @@ class FrameAncestorsMiddleware:
         await self.app(scope, receive, send_with_csp)
 
 
+class AllowListCORSMiddleware(CORSMiddleware):
+    """Starlette's CORS, but an origin off the list gets no ``Access-Control-*`` header at all.
+
+    (Starlette adds ``Allow-Credentials`` and ``Expose-Headers`` to every answer
+    that had an ``Origin``, allowed or not.)
+    """
+
+    async def simple_response(
+        self, scope: Scope, receive: Receive, send: Send, request_headers: Headers
+    ) -> None:
+        origin = request_headers.get("origin")
+        if origin is not None and not self.is_allowed_origin(origin):
+            await self.app(scope, receive, send)
+            return
+        await super().simple_response(scope, receive, send, request_headers)
+
+
+def gradio_cors_off(app: FastAPI) -> None:
+    """Make Gradio drop its permissive CORS on an app mounted on ``app``.
+
+    Gradio's ``CustomCORSMiddleware`` echoes any ``Origin`` with credentials when
+    the ``Host`` is not localhost, unless the app it is mounted on has Starlette's
+    ``CORSMiddleware`` (gradio ``route_utils.py``, PR #13741).  This one allows
+    nothing: the gateway's own (``install_embed``), outside it, is the policy.
+    """
+    app.add_middleware(CORSMiddleware, allow_origins=[])
+
+
 def install_embed(app: FastAPI, settings: Settings) -> None:
     """CORS and frame-ancestors from ``settings.embed.allowed_origins`` (empty = same-origin)."""
     app.add_middleware(FrameAncestorsMiddleware, policy=frame_ancestors(settings))
-    # Installed even with an empty list: its presence makes Gradio drop its own permissive CORS.
+    # Installed even with an empty list: the only CORS policy of the gateway and its UIs.
     app.add_middleware(
-        CORSMiddleware,
+        AllowListCORSMiddleware,
         allow_origins=settings.embed.allowed_origins,
         allow_credentials=True,
         allow_methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"],
@@ -133,7 +168,12 @@ def embed_cookie(settings: Settings, *, service: str, value: str, max_age: int) 
     unpartitioned third-party cookies; the value is a Fernet token (URL-safe, no quoting).
     """
     path = f"{settings.root_path}/ui/{service}/"
-    parts = [f"{EMBED_COOKIE}={value}", f"Max-Age={max_age}", f"Path={path}", "HttpOnly"]
+    parts = [
+        f"{embed_cookie_name(settings)}={value}",
+        f"Max-Age={max_age}",
+        f"Path={path}",
+        "HttpOnly",
+    ]
     if settings.secure_cookies:
         parts += ["Secure", "SameSite=None", "Partitioned"]
     else:
@@ -144,7 +184,7 @@ def embed_cookie(settings: Settings, *, service: str, value: str, max_age: int) 
 
 def embed_user(request: Request, settings: Settings, *, service: str) -> User | None:
     """The visitor of a signed embed link for ``service`` (from its cookie), if any."""
-    token = request.cookies.get(EMBED_COOKIE)
+    token = request.cookies.get(embed_cookie_name(settings))
     if not token:
         return None
     try:

@@ -78,7 +78,7 @@ class BodyLimitMiddleware:
             return
         path = _path_without_root(scope)
         limit = self.limit(scope["method"], path)
-        declared = _content_length(scope)
+        declared = content_length(scope)
         if declared is not None and declared > limit:
             await _send_413(send, limit)
             return
@@ -90,7 +90,7 @@ class BodyLimitMiddleware:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
-                    raise PayloadTooLarge(_too_large_message(limit))
+                    raise PayloadTooLarge(too_large_message(limit))
             return message
 
         await self.app(scope, counting_receive, send)
@@ -102,7 +102,8 @@ def _path_without_root(scope: Scope) -> str:
     return path[len(root) :] if root and path.startswith(root) else path
 
 
-def _content_length(scope: Scope) -> int | None:
+def content_length(scope: Scope) -> int | None:
+    """The request's ``Content-Length``, if it sent a valid one."""
     for name, value in scope["headers"]:
         if name == b"content-length":
             try:
@@ -112,7 +113,8 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
-def _too_large_message(limit: int) -> str:
+def too_large_message(limit: int) -> str:
+    """What a 413 says: the limit, and what to do instead."""
     return (
         f"The request body is larger than this gateway accepts here ({_human(limit)}). "
         "Send a smaller input, or use an asynchronous job for large files."
@@ -127,7 +129,7 @@ def _human(size: int) -> str:
 
 
 async def _send_413(send: Send, limit: int) -> None:
-    error = PayloadTooLarge(_too_large_message(limit))
+    error = PayloadTooLarge(too_large_message(limit))
     body = json.dumps(error.to_dict()).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     # The body was not read: closing the connection spares the client sending it all.

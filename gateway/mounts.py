@@ -46,19 +46,23 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from auth.dependencies import authenticate, login_url
 from auth.models import User
-from gateway.embed import embed_user, public_user
+from gateway.embed import embed_user, gradio_cors_off, public_user
 from gateway.errorpages import render, wants_html
 from gateway.errors import (
     Forbidden,
     GatewayError,
     NotFound,
+    PayloadTooLarge,
+    RateLimited,
     Unauthorized,
     Unavailable,
     UpstreamTimeout,
 )
 from gateway.oscar.models import Service
+from gateway.oscar.names import is_service_name
 from gateway.settings import Settings
 from gateway.uifiles import AppFiles, admit_files, mark_launched
+from gateway.uilimits import admit_limits
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -76,6 +80,10 @@ _GC_THRESHOLDS = (20_000, 20, 20)
 _SWITCH_SECONDS = 0.001
 # Result files written for Gradio are deleted after this long (Gradio keeps its own copy).
 _PRUNE_SECONDS = 3600.0
+_NO_SUCH_NAME = (
+    "There is no such service: OSCAR service names are 1-39 lowercase letters, digits "
+    "and '-'. Pick a service in the portal."
+)
 
 
 @dataclass
@@ -185,9 +193,14 @@ class UIMounts:
         if not name:
             await self._respond(scope, receive, send, NotFound("Pick a service in the portal."))
             return
+        if not is_service_name(name):
+            # Never echoed into a Location: "/ui/https:evil.example" would leave the site.
+            await self._respond(scope, receive, send, NotFound(_NO_SUCH_NAME))
+            return
         if not slash and scope["type"] == "http":
-            # Relative: Starlette's own redirect doubled the prefix under a root path.
-            await RedirectResponse(f"{name}/", status_code=307)(scope, receive, send)
+            await RedirectResponse(self._slash_url(name, scope), status_code=307)(
+                scope, receive, send
+            )
             return
         try:
             mounted, user = await self._admit(scope, name)
@@ -198,6 +211,12 @@ class UIMounts:
             await self._respond(scope, receive, send, exc)
             return
         await self._forward(mounted, user, scope, receive, send)
+
+    def _slash_url(self, name: str, scope: Scope) -> str:
+        """An absolute path under our own prefix (Starlette's redirect doubled the prefix)."""
+        query = scope.get("query_string", b"").decode("latin-1")
+        target = f"{self.settings.root_path}/ui/{name}/"
+        return f"{target}?{query}" if query else target
 
     async def _admit(self, scope: Scope, name: str) -> tuple[Mounted, User]:
         request = Request(scope)
@@ -247,6 +266,14 @@ class UIMounts:
             if scope["type"] == "http":
                 route = scope["path"][len(child["root_path"]) :]
                 try:
+                    receive = await admit_limits(
+                        self.gateway.state,
+                        scope,
+                        receive,
+                        settings=self.settings,
+                        user=user,
+                        route=route,
+                    )
                     receive, send = await admit_files(
                         mounted.files,
                         user.sub,
@@ -273,6 +300,11 @@ class UIMounts:
         response: Response = render(request, exc.status_code, exc.to_dict())
         if exc.status_code == 401:
             response.headers["WWW-Authenticate"] = "Bearer"
+        if isinstance(exc, RateLimited):
+            response.headers["Retry-After"] = str(exc.retry_after)
+        if isinstance(exc, PayloadTooLarge):
+            # The body may be unread: closing spares the client sending the rest.
+            response.headers["Connection"] = "close"
         await response(scope, receive, send)
 
     # --- access ------------------------------------------------------------------------
@@ -376,8 +408,10 @@ class UIMounts:
         )
         blocks = registry.build(ctx)
         tune_queue(blocks, self.settings)
+        parent = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+        gradio_cors_off(parent)  # the gateway's allow-list is the only CORS policy
         private = gr.mount_gradio_app(
-            FastAPI(openapi_url=None, docs_url=None, redoc_url=None),
+            parent,
             blocks,
             path="",
             auth_dependency=_username,

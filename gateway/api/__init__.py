@@ -19,7 +19,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, JSONResponse
 
-from gateway.api import embed, jobs, run, services
+from gateway.api import embed, jobs, popup, run, services
 from gateway.embed import install_embed
 from gateway.jobstore import open_job_store
 from gateway.jobstore.follower import JobFollower
@@ -81,6 +81,7 @@ def _install_docs(app: FastAPI, settings: Settings) -> None:
 def install_api(app: FastAPI, settings: Settings) -> None:
     """Routes, docs, passthrough, embedding headers and limits of the REST API."""
     app.include_router(router)
+    app.include_router(popup.router)  # before /embed/{service}, which would match it
     app.include_router(embed.router)
     _install_docs(app, settings)
     install_passthrough(app, settings)
