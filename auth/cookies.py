@@ -5,7 +5,12 @@ OWASP's session management guidance: ``HttpOnly`` (no script reads them),
 ``SameSite=Lax`` (sent on the provider's top-level redirect back to
 ``/auth/callback``, not on cross-site POSTs), ``Secure`` when the public URL
 is https, and ``Path`` = our prefix so a neighbour under the same host never
-sees them.
+sees them.  Over https their names carry a cookie prefix (RFC 6265bis §4.1.3):
+``__Host-`` when the path is ``/`` (the browser then refuses the cookie from
+anyone but us: no ``Domain``, ``Secure``, ``Path=/``, so a sibling subdomain
+cannot plant or shadow it), ``__Secure-`` under a prefix; plain names only in
+the http demo.  Nginx's sticky UI routing hashes on the full name
+(``NGINX_SESSION_COOKIE``).
 """
 
 from __future__ import annotations
@@ -16,13 +21,20 @@ from starlette.responses import Response
 from core.settings import Settings
 
 
+def cookie_prefix(settings: Settings, path: str) -> str:
+    """``__Host-`` (https, path ``/``), ``__Secure-`` (https), else ''."""
+    if not settings.secure_cookies:
+        return ""
+    return "__Host-" if path == "/" else "__Secure-"
+
+
 def session_cookie_name(settings: Settings) -> str:
-    return settings.session.cookie_name
+    return cookie_prefix(settings, cookie_path(settings)) + settings.session.cookie_name
 
 
 def login_cookie_name(settings: Settings) -> str:
     # A login in progress: binds the provider's answer to the browser that started it.
-    return settings.session.cookie_name + "_login"
+    return session_cookie_name(settings) + "_login"
 
 
 def cookie_path(settings: Settings) -> str:

@@ -30,6 +30,11 @@ from core.settings import Settings
 EMBED_COOKIE = "oscar_gateway_embed"
 
 
+def embed_cookie_name(settings: Settings) -> str:
+    """``__Secure-oscar_gateway_embed`` over https (its path is a UI's), else the plain name."""
+    return ("__Secure-" if settings.secure_cookies else "") + EMBED_COOKIE
+
+
 def _fernet(settings: Settings) -> Fernet:
     return fernet_for(settings, "embed links")
 
@@ -76,7 +81,12 @@ def embed_cookie(settings: Settings, *, service: str, value: str, max_age: int) 
     unpartitioned third-party cookies; the value is a Fernet token (URL-safe, no quoting).
     """
     path = f"{settings.root_path}/ui/{service}/"
-    parts = [f"{EMBED_COOKIE}={value}", f"Max-Age={max_age}", f"Path={path}", "HttpOnly"]
+    parts = [
+        f"{embed_cookie_name(settings)}={value}",
+        f"Max-Age={max_age}",
+        f"Path={path}",
+        "HttpOnly",
+    ]
     if settings.secure_cookies:
         parts += ["Secure", "SameSite=None", "Partitioned"]
     else:
@@ -87,7 +97,7 @@ def embed_cookie(settings: Settings, *, service: str, value: str, max_age: int) 
 
 def embed_user(request: Request, settings: Settings, *, service: str) -> User | None:
     """The visitor of a signed embed link for ``service`` (from its cookie), if any."""
-    token = request.cookies.get(EMBED_COOKIE)
+    token = request.cookies.get(embed_cookie_name(settings))
     if not token:
         return None
     try:

@@ -17,7 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from core.errors import GatewayError, LoginRequired, RateLimited
+from core.errors import GatewayError, LoginRequired, PayloadTooLarge, RateLimited
 
 log = logging.getLogger("core.errors")
 
@@ -62,6 +62,9 @@ def error_response(request: Request, exc: GatewayError, *, root_path: str) -> Re
         response.headers["Retry-After"] = str(exc.retry_after)
     if exc.status_code == 401:
         response.headers["WWW-Authenticate"] = "Bearer"
+    if isinstance(exc, PayloadTooLarge):
+        # The body may be unread: closing spares the client sending the rest.
+        response.headers["Connection"] = "close"
     return response
 
 

@@ -21,11 +21,13 @@ from core.httpclients import idp_http, oscar_http, webhook_http
 from core.metrics import Metrics
 from core.settings import Settings, with_session_secret
 from gateway.api import install_api, open_jobs
+from gateway.csrf import install_csrf
 from gateway.health import install_health
 from gateway.mounts import install_uis
 from gateway.observability import forward_request_id, install_observability
 from gateway.portal import install_portal
-from gateway.state import GATEWAY_STATE, GatewayState, Limiters
+from gateway.limits import Limiters
+from gateway.state import GATEWAY_STATE, GatewayState
 from oscar.client import OscarClient
 from oscar.models import Service
 from oscar.runner import JobRunner
@@ -102,8 +104,10 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> FastAPI
     install_health(app, settings)
     install_auth(app)
     install_api(app, settings)
-    uis = install_uis(app, settings)
+    uis = install_uis(app, settings, limiters)
     install_portal(app, settings)
+    # Outside CORS and the routes: a forged cookie request is refused before anything runs.
+    install_csrf(app, settings)
     # Last, so it is the outermost middleware: every request gets an id and a log line.
     install_observability(app, settings, metrics)
     return app

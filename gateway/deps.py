@@ -19,7 +19,8 @@ from core.metrics import Metrics
 from core.settings import Settings
 from gateway.jobs import JobRecord, JobStore
 from gateway.jobs.follower import JobFollower
-from gateway.state import GatewayState, Limiters, gateway_state
+from gateway.limits import Limiters
+from gateway.state import GatewayState, gateway_state
 from oscar.client import OscarClient
 from oscar.storage import Storage as S3Storage
 

@@ -12,6 +12,7 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -78,7 +79,7 @@ class BodyLimitMiddleware:
             return
         path = _path_without_root(scope)
         limit = self.limit(scope["method"], path)
-        declared = _content_length(scope)
+        declared = content_length(scope)
         if declared is not None and declared > limit:
             await _send_413(send, limit)
             return
@@ -90,7 +91,7 @@ class BodyLimitMiddleware:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
-                    raise PayloadTooLarge(_too_large_message(limit))
+                    raise PayloadTooLarge(too_large_message(limit))
             return message
 
         await self.app(scope, counting_receive, send)
@@ -102,7 +103,8 @@ def _path_without_root(scope: Scope) -> str:
     return path[len(root) :] if root and path.startswith(root) else path
 
 
-def _content_length(scope: Scope) -> int | None:
+def content_length(scope: Scope) -> int | None:
+    """The request's ``Content-Length``, if it sent a valid one."""
     for name, value in scope["headers"]:
         if name == b"content-length":
             try:
@@ -112,7 +114,8 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
-def _too_large_message(limit: int) -> str:
+def too_large_message(limit: int) -> str:
+    """What a 413 says: the limit, and what to do instead."""
     return (
         f"The request body is larger than this gateway accepts here ({_human(limit)}). "
         "Send a smaller input, or use an asynchronous job for large files."
@@ -127,10 +130,25 @@ def _human(size: int) -> str:
 
 
 async def _send_413(send: Send, limit: int) -> None:
-    error = PayloadTooLarge(_too_large_message(limit))
+    error = PayloadTooLarge(too_large_message(limit))
     body = json.dumps(error.to_dict()).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     # The body was not read: closing the connection spares the client sending it all.
     headers.append((b"connection", b"close"))
     await send({"type": "http.response.start", "status": 413, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+@dataclass(frozen=True)
+class Limiters:
+    """Per-user invocations and per-IP anonymous (public-mode) runs."""
+
+    invocations: RateLimiter
+    public: RateLimiter
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Limiters:
+        return cls(
+            invocations=RateLimiter(settings.limits.invocations_per_minute),
+            public=RateLimiter(settings.embed.public_per_ip_per_minute),
+        )

@@ -18,28 +18,13 @@ from core.metrics import Metrics
 from core.settings import Settings
 from gateway.jobs import JobStore
 from gateway.jobs.follower import JobFollower
-from gateway.limits import RateLimiter
+from gateway.limits import Limiters
 from gateway.mounts import UIMounts
 from oscar.client import OscarClient
 from oscar.runner import JobRunner
 from oscar.storage import Storage
 
 GATEWAY_STATE = "gateway"
-
-
-@dataclass(frozen=True)
-class Limiters:
-    """Per-user invocations and per-IP anonymous (public-mode) runs."""
-
-    invocations: RateLimiter
-    public: RateLimiter
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> Limiters:
-        return cls(
-            invocations=RateLimiter(settings.limits.invocations_per_minute),
-            public=RateLimiter(settings.embed.public_per_ip_per_minute),
-        )
 
 
 @dataclass(frozen=True)

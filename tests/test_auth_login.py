@@ -351,7 +351,8 @@ def test_cookie_flags_with_https_public_url(
     gateway = auth_gateway_factory(provider, port=port, public_url=public)
     with httpx.Client(timeout=20) as client:
         start = client.get(f"{gateway.url}/auth/login")
-        login_cookie = _set_cookie(start, "oscar_gateway_session_login")
+        # Under a prefix over https: "__Secure-" names ("__Host-" needs Path=/).
+        login_cookie = _set_cookie(start, "__Secure-oscar_gateway_session_login")
         assert "; secure" in login_cookie.lower()
         assert "path=/oscar-gateway" in login_cookie.lower()
         callback = follow_login(
@@ -365,10 +366,10 @@ def test_cookie_flags_with_https_public_url(
         login_id = login_cookie.split(";")[0].split("=", 1)[1]
         response = client.get(
             gateway.url + callback[len(public) :],
-            headers={"cookie": f"oscar_gateway_session_login={login_id}"},
+            headers={"cookie": f"__Secure-oscar_gateway_session_login={login_id}"},
         )
     assert response.status_code == 303
-    cookie = _set_cookie(response, "oscar_gateway_session").lower()
+    cookie = _set_cookie(response, "__Secure-oscar_gateway_session").lower()
     assert "; secure" in cookie
     assert "httponly" in cookie
     assert "samesite=lax" in cookie

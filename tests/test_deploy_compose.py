@@ -93,8 +93,9 @@ def test_gateway_settings_load_from_the_compose_environment(compose: dict[str, A
     clean = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
     code = (
         "import json; from core.settings import Settings; s = Settings(); "
+        "from auth.cookies import session_cookie_name; "
         "print(json.dumps({'root': s.root_path, 'backend': s.session.backend, "
-        "'cookie': s.session.cookie_name, 'body': s.limits.max_body_bytes, "
+        "'cookie': session_cookie_name(s), 'body': s.limits.max_body_bytes, "
         "'proxies': s.trusted_proxies, 'oscar': s.oscar.url}))"
     )
     result = subprocess.run(

@@ -118,7 +118,8 @@ def test_template_renders_every_placeholder_and_passes_nginx_t() -> None:
     assert "test is successful" in output
     assert "${NGINX_" not in rendered
     assert "location /site/gw/ {" in rendered
-    assert "hash $cookie_oscar_gateway_session consistent;" in rendered
+    assert "hash $oscar_gateway_session_id consistent;" in rendered
+    assert '"~(?:^|;) *oscar_gateway_session=(?<oscar_gateway_sid>[^;]+)"' in rendered
 
 
 def test_render_refuses_a_missing_placeholder() -> None:
@@ -182,6 +183,25 @@ def test_ui_path_keeps_its_prefix_part_and_is_sticky_per_session_cookie(nginx: N
             assert seen["path"] == "/ui/cowsay/"
             served_by.setdefault(cookie["oscar_gateway_session"], set()).add(seen["upstream"])
     # Every session stays on one replica; the sessions as a whole use both.
+    assert all(len(replicas) == 1 for replicas in served_by.values())
+    assert set().union(*served_by.values()) == {"a", "b"}
+
+
+def test_ui_stickiness_hashes_on_a_prefixed_https_cookie_name(
+    two_upstreams: tuple[EchoUpstream, EchoUpstream],
+) -> None:
+    # Over https the session cookie is "__Host-..." (or "__Secure-..."): a "-" that
+    # $cookie_<name> cannot spell, so the template reads it from the Cookie header.
+    a, b = two_upstreams
+    name = "__Host-oscar_gateway_session"
+    served_by: dict[str, set[str]] = {}
+    with Nginx([a.port, b.port], session_cookie=name) as server:
+        for n in range(32):
+            # Other cookies around it, and one whose name merely ends like ours.
+            header = f"theme=dark; x{name}=decoy; {name}=session-{n}; lang=en"
+            for _ in range(2):
+                seen = httpx.get(f"{server.url}/ui/cowsay/", headers={"Cookie": header}).json()
+                served_by.setdefault(f"session-{n}", set()).add(seen["upstream"])
     assert all(len(replicas) == 1 for replicas in served_by.values())
     assert set().union(*served_by.values()) == {"a", "b"}
 

@@ -172,11 +172,15 @@ POPUP_PAGE = """<!doctype html><meta charset=utf-8><title>site with a login popu
 <iframe id=ui width=900 height=700></iframe>
 <script>
 const gateway = new URLSearchParams(location.search).get("gateway");
+window.received = [];
 document.getElementById("login").onclick = () => window.open(
   gateway + "/embed/popup?service=cowsay&origin=" + encodeURIComponent(location.origin),
   "login", "width=500,height=600");
 window.addEventListener("message", (event) => {
-  if (event.origin !== gateway || event.data.type !== "oscar-gateway:embed-link") return;
+  // Links from anywhere are recorded (Gradio's own messages from the iframe are not).
+  const link = event.data && event.data.type === "oscar-gateway:embed-link";
+  if (link) window.received.push(event.data);
+  if (event.origin !== gateway || !link) return;
   document.getElementById("ui").src = event.data.url;
 });
 </script>
@@ -184,7 +188,7 @@ window.addEventListener("message", (event) => {
 
 
 @pytest.mark.browser
-def test_login_popup_hands_the_site_a_link_for_its_iframe(
+def test_login_popup_asks_before_it_hands_the_site_a_link(
     idp: DevIdp,
     local_oscar_factory: Callable[..., object],
     auth_gateway_factory: Callable[..., GatewayProcess],
@@ -194,10 +198,11 @@ def test_login_popup_hands_the_site_a_link_for_its_iframe(
 ) -> None:
     oscar = local_oscar_factory(oidc_issuers=[idp.issuer])
     site = site_factory(POPUP_PAGE)
+    site_origin = site.rsplit("/", 1)[0]
     gateway = auth_gateway_factory(
         idp,
         oscar__url=oscar.url,  # type: ignore[attr-defined]
-        embed__allowed_origins=[site.rsplit("/", 1)[0]],
+        embed__allowed_origins=[site_origin],
         jobs__sqlite_path=str(tmp_path / "jobs.sqlite3"),
     )
     context = chromium_browser.new_context()
@@ -210,13 +215,32 @@ def test_login_popup_hands_the_site_a_link_for_its_iframe(
         popup.wait_for_selector("input[name=password]")
         popup.fill("input[name=login]", "alice")
         popup.fill("input[name=password]", "wonderland")
-        # Listen before the click: the popup may post its link and close at once.
+        popup.click("button[type=submit]")
+        # Logged in, the popup says who asks for what, and waits for her.
+        popup.wait_for_selector("#allow")
+        assert popup.locator("#origin").inner_text() == site_origin
+        assert popup.locator("#service").inner_text() == "cowsay"
+        popup.screenshot(path=str(ARTIFACTS / "embed-popup-consent.png"))
+        popup.wait_for_timeout(1500)
+        assert page.evaluate("window.received") == []
+        assert not popup.is_closed()
+        # Allow: the link arrives and the UI works in the site's iframe.
         with popup.expect_event("close", timeout=30_000):
-            popup.click("button[type=submit]")
+            popup.click("#allow")
+        page.wait_for_function("window.received.length === 1")
         frame = page.frame_locator("#ui")
         frame.locator("textarea").first.fill("after the popup")
         frame.get_by_role("button", name="Moo").click()
         frame.locator("text=after the popup").last.wait_for(timeout=60_000)
         page.screenshot(path=str(ARTIFACTS / "embed-popup.png"))
+        # Deny (she is logged in now, so the question comes at once): nothing is posted.
+        with page.expect_popup() as opened:
+            page.click("#login")
+        again = opened.value
+        again.wait_for_selector("#deny")
+        with again.expect_event("close", timeout=30_000):
+            again.click("#deny")
+        page.wait_for_timeout(1500)
+        assert len(page.evaluate("window.received")) == 1
     finally:
         context.close()

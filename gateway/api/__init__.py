@@ -22,7 +22,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 
 from core.metrics import Metrics
 from core.settings import Settings
-from gateway.api import embed, jobs, run, services
+from gateway.api import embed, jobs, popup, run, services
 from gateway.embed import install_embed
 from gateway.jobs import JobStore, open_job_store
 from gateway.jobs.follower import JobFollower
@@ -87,6 +87,7 @@ def _install_docs(app: FastAPI, settings: Settings) -> None:
 def install_api(app: FastAPI, settings: Settings) -> None:
     """Routes, docs, passthrough, embedding headers and limits of the REST API."""
     app.include_router(router)
+    app.include_router(popup.router)  # before /embed/{service}, which would match it
     app.include_router(embed.router)
     _install_docs(app, settings)
     install_passthrough(app, settings)

@@ -1,55 +1,23 @@
-"""``/embed/...``: opening signed embed links, the login popup, and public-embed runs.
+"""``/embed/...``: opening signed embed links and public-embed runs.
 
 See ``auth/embed.py`` (links, visitors) and ``gateway/embed.py`` (CORS, framing)
-for the design.  These routes are HTML/redirect endpoints for browsers
-(``/embed/{service}``, ``/embed/popup``) and one JSON endpoint for anonymous
-visitors of public services (``/embed/public/...``).
+for the design.  These routes are a redirect endpoint for browsers
+(``/embed/{service}``) and one JSON endpoint for anonymous visitors of public
+services (``/embed/public/...``); the login popup is ``gateway/api/popup.py``.
 """
 
 from __future__ import annotations
 
-import html
-import json
-
 from fastapi import APIRouter, Query, Request, Response
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import RedirectResponse
 
-from auth.dependencies import BrowserUser
-from auth.embed import embed_cookie, mint_link, open_link, public_user
-from core.errors import BadRequest, Forbidden, NotFound
+from auth.embed import embed_cookie, open_link, public_user
+from core.errors import NotFound
 from gateway.api.run import input_of, response_of
 from gateway.deps import AppLimiters, AppMetrics, AppSettings, Oscar
 from oscar.invoke import invoke_sync
 
 router = APIRouter(include_in_schema=False)
-
-
-@router.get("/embed/popup")
-async def login_popup(
-    user: BrowserUser,
-    oscar: Oscar,
-    settings: AppSettings,
-    service: str = Query(...),
-    origin: str = Query(...),
-) -> HTMLResponse:
-    """After login in a popup: hand the opener (an allowed origin) a signed link, then close."""
-    if origin not in settings.embed.allowed_origins:
-        raise BadRequest("This site is not allowed to embed the gateway.")
-    described = await oscar.get_service(service, auth=user.authorization)
-    if not described.token:
-        raise Forbidden(f"OSCAR did not give you the token of service {service!r}.")
-    url, _ = mint_link(settings, service=service, sub=user.sub, service_token=described.token)
-    message = json.dumps({"type": "oscar-gateway:embed-link", "service": service, "url": url})
-    # postMessage with an exact target origin: no other page can read the link.
-    script = (
-        f"window.opener&&window.opener.postMessage({message},{json.dumps(origin)});window.close();"
-    )
-    page = (
-        "<!doctype html><meta charset=utf-8><title>Logged in</title>"
-        f"<p>Logged in as {html.escape(user.display_name)}. You can close this window.</p>"
-        f"<script>{script}</script>"
-    )
-    return HTMLResponse(page, headers={"Cache-Control": "no-store"})
 
 
 @router.get("/embed/{service}")

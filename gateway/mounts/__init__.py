@@ -5,6 +5,7 @@
 - ``pool``: the live apps (LRU of ``ui.max_mounted``, idle expiry, retiring);
 - ``builder``: Blocks built on a private thread and mounted on a private FastAPI;
 - ``files``: the files a request may name (uploads, results), checked before Gradio;
+- ``limits``: the per-user and per-IP rate limits and body limits of the UI path;
 - ``memory``: gc thresholds, freezing, taking closed apps apart, ``malloc_trim``.
 """
 
@@ -13,11 +14,12 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from core.settings import Settings
+from gateway.limits import Limiters
 from gateway.mounts.dispatch import UIMounts
 
 
-def install_uis(app: FastAPI, settings: Settings) -> UIMounts:
+def install_uis(app: FastAPI, settings: Settings, limiters: Limiters) -> UIMounts:
     """Mount the dispatcher at ``/ui``; the lifespan enters its ``running(...)``."""
-    mounts = UIMounts(settings)
+    mounts = UIMounts(settings, limiters)
     app.mount("/ui", mounts)
     return mounts

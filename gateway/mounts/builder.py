@@ -26,6 +26,7 @@ from starlette.types import ASGIApp
 from core.errors import Unavailable
 from core.identity import User
 from core.settings import Settings
+from gateway.embed import gradio_cors_off
 from gateway.mounts.memory import settle_after_build
 from oscar.models import Service
 from uis.files import AppFiles, mark_launched
@@ -120,8 +121,10 @@ class Builder:
 
         blocks = registry.build(self.context(service))
         tune_queue(blocks, self.settings)
+        parent = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+        gradio_cors_off(parent)  # the gateway's allow-list is the only CORS policy
         private = gr.mount_gradio_app(
-            FastAPI(openapi_url=None, docs_url=None, redoc_url=None),
+            parent,
             blocks,
             path="",
             auth_dependency=_username,

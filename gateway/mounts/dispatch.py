@@ -10,7 +10,8 @@ For every request it:
    (``gateway.mounts.access``);
 3. takes the live app from the pool (``gateway.mounts.pool``), built on first
    use or again when the definition changed;
-4. checks the files the request names (``gateway.mounts.files``) and forwards
+4. applies the rate and body limits of the UI path (``gateway.mounts.limits``),
+   checks the files the request names (``gateway.mounts.files``) and forwards
    it with ``root_path`` extended by ``/<name>`` (Starlette keeps the full
    ``path``), the caller left in ``scope["state"]`` for the UI's handlers.
 """
@@ -35,19 +36,27 @@ from core.metrics import Metrics
 from core.settings import Settings
 from gateway.mounts.access import AccessCache
 from gateway.mounts.builder import Builder, Mounted
+from gateway.limits import Limiters
 from gateway.mounts.files import admit_files
+from gateway.mounts.limits import admit_limits
 from gateway.mounts.pool import Pool
 from oscar.models import Service
+from oscar.names import is_service_name
 from uis.handlers import USER_STATE_KEY, ServiceContext
 
 log = logging.getLogger("gateway.mounts")
+_NO_SUCH_NAME = (
+    "There is no such service: OSCAR service names are 1-39 lowercase letters, digits "
+    "and '-'. Pick a service in the portal."
+)
 
 
 class UIMounts:
     """The ASGI dispatcher at ``/ui`` (see module docstring); ``running()`` in the lifespan."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, limiters: Limiters) -> None:
         self.settings = settings
+        self.limiters = limiters
         self.pool: Pool | None = None
         self.access: AccessCache | None = None
 
@@ -75,15 +84,25 @@ class UIMounts:
         try:
             if not name:
                 raise NotFound("Pick a service in the portal.")
+            if not is_service_name(name):
+                # Never echoed into a Location: "/ui/https:evil.example" would leave the site.
+                raise NotFound(_NO_SUCH_NAME)
             if not slash and scope["type"] == "http":
-                # Relative: Starlette's own redirect doubled the prefix under a root path.
-                await RedirectResponse(f"{name}/", status_code=307)(scope, receive, send)
+                await RedirectResponse(self._slash_url(name, scope), status_code=307)(
+                    scope, receive, send
+                )
                 return
             mounted, user = await self._admit(scope, name)
         except GatewayError as exc:
             await self._respond(scope, receive, send, exc)
             return
         await self._forward(mounted, user, scope, receive, send)
+
+    def _slash_url(self, name: str, scope: Scope) -> str:
+        """An absolute path under our own prefix (Starlette's redirect doubled the prefix)."""
+        query = scope.get("query_string", b"").decode("latin-1")
+        target = f"{self.settings.root_path}/ui/{name}/"
+        return f"{target}?{query}" if query else target
 
     async def _admit(self, scope: Scope, name: str) -> tuple[Mounted, User]:
         assert self.pool is not None and self.access is not None, "UIs are not running"
@@ -136,6 +155,14 @@ class UIMounts:
             if scope["type"] == "http":
                 route = scope["path"][len(child["root_path"]) :]
                 try:
+                    receive = await admit_limits(
+                        self.limiters,
+                        scope,
+                        receive,
+                        settings=self.settings,
+                        user=user,
+                        route=route,
+                    )
                     receive, send = await admit_files(
                         mounted.files,
                         user.sub,
