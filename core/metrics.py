@@ -1,7 +1,7 @@
 """Prometheus metrics of one gateway app (its own registry, made in ``create_app``).
 
-Other modules record through ``request.app.state.metrics`` (or the instance
-handed to them); ``/metrics`` renders ``registry`` in the exposition format.
+Other modules record through the instance handed to them (``gateway.deps.AppMetrics``
+for routes); ``/metrics`` renders ``registry`` in the exposition format.
 Scrapes are for Prometheus, not the public: with ``GATEWAY_METRICS_PORT`` the
 route lives only on ``metrics_app``, served on that port (``oscar-gateway serve``),
 and with ``GATEWAY_METRICS_TOKEN`` it wants ``Authorization: Bearer <token>``.

@@ -23,10 +23,10 @@ from core.settings import Settings, with_session_secret
 from gateway.api import install_api, open_jobs
 from gateway.csrf import install_csrf
 from gateway.health import install_health
+from gateway.limits import Limiters
 from gateway.mounts import install_uis
 from gateway.observability import forward_request_id, install_observability
 from gateway.portal import install_portal
-from gateway.limits import Limiters
 from gateway.state import GATEWAY_STATE, GatewayState
 from oscar.client import OscarClient
 from oscar.models import Service

@@ -20,12 +20,13 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse
 
 from auth.dependencies import BrowserUser
-from core.identity import User
-from gateway.dependencies import AppSettings, Oscar
 from auth.embed import mint_link
+from auth.state import auth_state
 from core.errors import BadRequest, Forbidden, NotFound
-from oscar.names import is_service_name
+from core.identity import User
 from core.settings import Settings
+from gateway.dependencies import AppSettings, Oscar
+from oscar.names import is_service_name
 
 router = APIRouter(include_in_schema=False)
 _HEADERS = {
@@ -45,7 +46,7 @@ def _checked(settings: Settings, service: str, origin: str) -> None:
 async def _csrf_token(request: Request, user: User) -> str:
     if user.kind != "session" or not user.session_id:
         raise Forbidden("Log in with this window's login page to let a site use a service.")
-    session = await request.app.state.sessions.get(user.session_id)
+    session = await auth_state(request).sessions.get(user.session_id)
     if session is None:
         raise Forbidden("Your login has ended. Log in again.")
     return str(session.csrf_token)

@@ -34,9 +34,9 @@ from core.errors import Forbidden, GatewayError, LoginRequired, NotFound, Unauth
 from core.identity import User
 from core.metrics import Metrics
 from core.settings import Settings
+from gateway.limits import Limiters
 from gateway.mounts.access import AccessCache
 from gateway.mounts.builder import Builder, Mounted
-from gateway.limits import Limiters
 from gateway.mounts.files import admit_files
 from gateway.mounts.limits import admit_limits
 from gateway.mounts.pool import Pool
