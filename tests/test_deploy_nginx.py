@@ -118,7 +118,7 @@ def test_template_renders_every_placeholder_and_passes_nginx_t() -> None:
     assert "test is successful" in output
     assert "${NGINX_" not in rendered
     assert "location /site/gw/ {" in rendered
-    assert "hash $cookie_oscar_gateway_session consistent;" in rendered
+    assert "hash $cookie_oscar_gateway_session$http_authorization consistent;" in rendered
 
 
 def test_render_refuses_a_missing_placeholder() -> None:
@@ -178,6 +178,18 @@ def test_ui_path_keeps_its_prefix_part_and_is_sticky_per_session_cookie(nginx: N
             assert seen["path"] == "/ui/cowsay/"
             served_by.setdefault(cookie["oscar_gateway_session"], set()).add(seen["upstream"])
     # Every session stays on one replica; the sessions as a whole use both.
+    assert all(len(replicas) == 1 for replicas in served_by.values())
+    assert set().union(*served_by.values()) == {"a", "b"}
+
+
+def test_ui_path_is_sticky_per_bearer_without_a_cookie(nginx: Nginx) -> None:
+    # A /call client with a bearer and no cookie: its POST and GET must meet one queue.
+    served_by: dict[str, set[str]] = {}
+    for n in range(32):
+        headers = {"Authorization": f"Bearer token-{n}"}
+        for _ in range(2):
+            seen = httpx.get(f"{nginx.url}/ui/cowsay/", headers=headers).json()
+            served_by.setdefault(headers["Authorization"], set()).add(seen["upstream"])
     assert all(len(replicas) == 1 for replicas in served_by.values())
     assert set().union(*served_by.values()) == {"a", "b"}
 
