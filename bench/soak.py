@@ -67,12 +67,27 @@ def _dump(signum, frame):
     if tracemalloc.is_tracing():
         with open(os.path.join(_dir, f"snap-{n}.pickle"), "wb") as out:
             pickle.dump(tracemalloc.take_snapshot(), out)
-    counts = Counter(type(o).__qualname__ for o in gc.get_objects())
+    counts = dict(Counter(type(o).__qualname__ for o in gc.get_objects()))
+    counts["<traced bytes>"] = tracemalloc.get_traced_memory()[0]
+    counts.update(_malloc())
     with open(os.path.join(_dir, f"types-{n}.json"), "w") as out:
-        json.dump(dict(counts), out)
+        json.dump(counts, out)
     if not tracemalloc.is_tracing():
         tracemalloc.start(25)  # from now on: what is still allocated at the next dump
     open(os.path.join(_dir, f"done-{n}"), "w").close()
+def _malloc():
+    import ctypes
+    class Info(ctypes.Structure):
+        _fields_ = [(f, ctypes.c_size_t) for f in (
+            "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks",
+            "uordblks", "fordblks", "keepcost")]
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return {}
+    libc.mallinfo2.restype = Info
+    info = libc.mallinfo2()
+    return {"<malloc in use>": info.uordblks + info.hblkhd, "<malloc free>": info.fordblks}
 signal.signal(signal.SIGUSR1, _dump)
 """
 
@@ -117,7 +132,10 @@ class Tally:
 
 def expect(response: httpx.Response, *statuses: int) -> httpx.Response:
     if response.status_code not in statuses:
-        raise RuntimeError(f"{response.request.method} {response.url.path}: {response.status_code}")
+        raise RuntimeError(
+            f"{response.request.method} {response.url.path}: {response.status_code} "
+            f"{response.read()[:300]!r}"
+        )
     return response
 
 
@@ -285,6 +303,10 @@ def print_growth(trace: Path, top: int = 25) -> None:
             print(f"      {line.strip()}")
     before = json.loads((trace / "types-0.json").read_text())
     after = json.loads((trace / "types-1.json").read_text())
+    for key in ("<traced bytes>", "<malloc in use>", "<malloc free>"):
+        if key in after:
+            print(f"{key[1:-1]}: {before.get(key, 0) / 2**20:.1f} -> {after[key] / 2**20:.1f} MiB")
+            before.pop(key, None), after.pop(key)
     grown = sorted(((after[k] - before.get(k, 0), k) for k in after), reverse=True)[:top]
     print("\nlive objects tracked by gc: largest growths by type")
     for diff, name in grown:
@@ -380,6 +402,11 @@ def report(samples: list[Sample], tally: Tally, args: argparse.Namespace) -> Non
     )
     if len(samples) > 24:
         at2 = min(samples, key=lambda s: abs(s.at - 120))
+        later = [s for s in samples if s.at >= at2.at]
+        print(
+            f"slope from minute 2 (past the allocator's first settling): "
+            f"{slope_per_1000(later):.3f} MB per 1,000 requests"
+        )
         print(
             f"RSS at minute 2: {sum(at2.rss):.0f} MB; at the end {rss1:.0f} MB "
             f"({(rss1 - sum(at2.rss)) / sum(at2.rss) * 100:+.1f} %; goal within 10 %)"
