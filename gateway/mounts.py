@@ -63,6 +63,7 @@ from gateway.oscar.names import is_service_name
 from gateway.settings import Settings
 from gateway.uifiles import AppFiles, admit_files, mark_launched
 from gateway.uilimits import admit_limits
+from gateway.uisessions import Sessions, bound_gradio_tables
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -95,6 +96,7 @@ class Mounted:
     app: ASGIApp
     blocks: Any
     files: AppFiles
+    sessions: Sessions
     stop: anyio.Event = field(default_factory=anyio.Event)
     closed: anyio.Event = field(default_factory=anyio.Event)
     active: int = 0
@@ -373,7 +375,11 @@ class UIMounts:
             if self._builder is None:
                 self._builder = _BuilderLoop()
             app, blocks = await self._builder.run(lambda: self._make(service))
-        mounted = Mounted(service.name, _hash(service), app, blocks, AppFiles(blocks))
+        ui = self.settings.ui
+        sessions = Sessions(
+            blocks, idle_seconds=ui.session_idle_seconds, max_sessions=ui.max_sessions
+        )
+        mounted = Mounted(service.name, _hash(service), app, blocks, AppFiles(blocks), sessions)
         ready = anyio.Event()
         self._tg.start_soon(self._serve, mounted, ready)
         await ready.wait()
@@ -473,7 +479,8 @@ class UIMounts:
         self._gauge()
 
     async def _sweeper(self) -> None:
-        period = min(_SWEEP_SECONDS, max(0.5, self.settings.ui.idle_seconds / 4))
+        ui = self.settings.ui
+        period = min(_SWEEP_SECONDS, max(0.5, min(ui.idle_seconds, ui.session_idle_seconds) / 4))
         while True:
             await anyio.sleep(period)
             await self.sweep()
@@ -491,6 +498,7 @@ class UIMounts:
         for mounted in [m for m in self._retiring if m.idle()]:
             self._retiring.remove(mounted)
             await self._close(mounted)
+        self._prune_sessions()
         quiet = all(
             m.active == 0 and now - m.last_used > _IDLE_COLLECT_SECONDS for m in self.apps.values()
         )
@@ -501,6 +509,13 @@ class UIMounts:
 
             self._last_prune = time.monotonic()
             await anyio.to_thread.run_sync(prune_written, _PRUNE_SECONDS)
+
+    def _prune_sessions(self) -> None:
+        """Drop Gradio session state nobody can use any more (gateway/uisessions.py)."""
+        held = sum(mounted.sessions.prune() for mounted in self.apps.values())
+        metrics = getattr(self.gateway.state, "metrics", None)
+        if metrics is not None:
+            metrics.ui_sessions.set(held)
 
     def _collect(self) -> None:
         """Free what is left of closed apps: frozen objects are never collected, so unfreeze,
@@ -622,6 +637,7 @@ def tune_queue(blocks: Any, settings: Settings) -> None:
     queue.sleep_when_free = settings.ui.queue_poll_seconds
     # Progress messages (our named stages) are sent at most 10 times a second.
     queue.progress_update_sleep_when_free = max(0.1, settings.ui.queue_poll_seconds)
+    bound_gradio_tables(blocks, settings.ui.max_sessions)
 
 
 def _trim_malloc() -> None:

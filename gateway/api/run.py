@@ -9,11 +9,14 @@ from fastapi import APIRouter, Request, Response
 
 from gateway.api.deps import InvokingUser
 from gateway.dependencies import Oscar
-from gateway.errors import GatewayError, UpstreamTimeout
+from gateway.errors import GatewayError, NotFound, UpstreamTimeout
 from gateway.oscar.invoke import invoke_sync
 from gateway.oscar.payloads import Output, sniff
 
 router = APIRouter(tags=["run"])
+# The service label of runs of services that do not exist: never the name a client sent,
+# or anyone could add metric series without end.
+UNKNOWN_SERVICE = "<unknown>"
 
 _RUN_DOC = {
     "requestBody": {
@@ -81,6 +84,9 @@ async def run_service(name: str, request: Request, user: InvokingUser, oscar: Os
         output = await invoke_sync(oscar, name, data, user.authorization)
     except UpstreamTimeout:
         metrics.invocation(name, "sync", "timeout")
+        raise
+    except NotFound:
+        metrics.invocation(UNKNOWN_SERVICE, "sync", "error")
         raise
     except GatewayError:
         metrics.invocation(name, "sync", "error")
