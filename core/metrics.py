@@ -60,6 +60,11 @@ class Metrics:
             registry=r,
         )
         self.mounted_uis = Gauge("gateway_mounted_uis", "Gradio apps currently mounted", registry=r)
+        self.ui_sessions = Gauge(
+            "gateway_ui_sessions",
+            "Gradio sessions whose state the mounted apps hold (at the last sweep)",
+            registry=r,
+        )
         self.ui_evictions = Counter(
             "gateway_ui_evictions_total", "Gradio apps dropped from the LRU", registry=r
         )

@@ -109,6 +109,11 @@ class UISettings(BaseModel):
     # Poll interval of each idle Gradio queue (Gradio's default 1 ms costs ~1 % CPU per app;
     # 10 ms adds ~5 ms to a call on average).
     queue_poll_seconds: float = 0.01
+    # Gradio's per-session state of each app (issue 18): a session nothing is queued or
+    # running for is dropped this long after its last use (a /call's at once once its
+    # result was delivered), and at most max_sessions sessions are kept per app.
+    session_idle_seconds: float = 900.0
+    max_sessions: int = 1000
 
 
 class LimitSettings(BaseModel):

@@ -183,6 +183,13 @@ class LocalServer:
     def alive(self) -> bool:
         return self._process is not None and self._process.alive()
 
+    @property
+    def pid(self) -> int:
+        """The process id of the running server."""
+        if self._process is None:
+            raise RuntimeError("the server has not been started")
+        return self._process.pid
+
     def output(self) -> str:
         """All the process printed so far, across restarts."""
         current = self._process.output() if self._process is not None else ""

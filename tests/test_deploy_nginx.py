@@ -118,7 +118,7 @@ def test_template_renders_every_placeholder_and_passes_nginx_t() -> None:
     assert "test is successful" in output
     assert "${NGINX_" not in rendered
     assert "location /site/gw/ {" in rendered
-    assert "hash $oscar_gateway_session_id consistent;" in rendered
+    assert "hash $oscar_gateway_session_id$http_authorization consistent;" in rendered
     assert '"~(?:^|;) *oscar_gateway_session=(?<oscar_gateway_sid>[^;]+)"' in rendered
 
 
@@ -202,6 +202,18 @@ def test_ui_stickiness_hashes_on_a_prefixed_https_cookie_name(
             for _ in range(2):
                 seen = httpx.get(f"{server.url}/ui/cowsay/", headers={"Cookie": header}).json()
                 served_by.setdefault(f"session-{n}", set()).add(seen["upstream"])
+    assert all(len(replicas) == 1 for replicas in served_by.values())
+    assert set().union(*served_by.values()) == {"a", "b"}
+
+
+def test_ui_path_is_sticky_per_bearer_without_a_cookie(nginx: Nginx) -> None:
+    # A /call client with a bearer and no cookie: its POST and GET must meet one queue.
+    served_by: dict[str, set[str]] = {}
+    for n in range(32):
+        headers = {"Authorization": f"Bearer token-{n}"}
+        for _ in range(2):
+            seen = httpx.get(f"{nginx.url}/ui/cowsay/", headers=headers).json()
+            served_by.setdefault(headers["Authorization"], set()).add(seen["upstream"])
     assert all(len(replicas) == 1 for replicas in served_by.values())
     assert set().union(*served_by.values()) == {"a", "b"}
 

@@ -7,12 +7,15 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from core.errors import GatewayError, UpstreamTimeout
+from core.errors import GatewayError, NotFound, UpstreamTimeout
 from gateway.deps import AppMetrics, InvokingUser, Oscar
 from oscar.invoke import invoke_sync
 from oscar.payloads import Output, sniff
 
 router = APIRouter(tags=["run"])
+# The service label of runs of services that do not exist: never the name a client sent,
+# or anyone could add metric series without end.
+UNKNOWN_SERVICE = "<unknown>"
 
 _RUN_DOC = {
     "requestBody": {
@@ -81,6 +84,9 @@ async def run_service(
         output = await invoke_sync(oscar, name, data, user.authorization)
     except UpstreamTimeout:
         metrics.invocation(name, "sync", "timeout")
+        raise
+    except NotFound:
+        metrics.invocation(UNKNOWN_SERVICE, "sync", "error")
         raise
     except GatewayError:
         metrics.invocation(name, "sync", "error")

@@ -6,6 +6,7 @@
 - ``builder``: Blocks built on a private thread and mounted on a private FastAPI;
 - ``files``: the files a request may name (uploads, results), checked before Gradio;
 - ``limits``: the per-user and per-IP rate limits and body limits of the UI path;
+- ``sessions``: Gradio's per-session state dropped once nobody can use it;
 - ``memory``: gc thresholds, freezing, taking closed apps apart, ``malloc_trim``.
 """
 

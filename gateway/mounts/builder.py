@@ -28,6 +28,7 @@ from core.identity import User
 from core.settings import Settings
 from gateway.embed import gradio_cors_off
 from gateway.mounts.memory import settle_after_build
+from gateway.mounts.sessions import Sessions, bound_gradio_tables
 from oscar.models import Service
 from uis.files import AppFiles, mark_launched
 from uis.handlers import USER_STATE_KEY, ServiceContext
@@ -46,6 +47,7 @@ class Mounted:
     app: ASGIApp
     blocks: Any
     files: AppFiles
+    sessions: Sessions
     stop: anyio.Event = field(default_factory=anyio.Event)
     closed: anyio.Event = field(default_factory=anyio.Event)
     active: int = 0
@@ -97,7 +99,13 @@ class Builder:
             if self._loop is None:
                 self._loop = _BuilderLoop()
             app, blocks = await self._loop.run(lambda: self._make(service))
-        mounted = Mounted(service.name, definition_hash(service), app, blocks, AppFiles(blocks))
+        ui = self.settings.ui
+        sessions = Sessions(
+            blocks, idle_seconds=ui.session_idle_seconds, max_sessions=ui.max_sessions
+        )
+        mounted = Mounted(
+            service.name, definition_hash(service), app, blocks, AppFiles(blocks), sessions
+        )
         ready = anyio.Event()
         task_group.start_soon(_serve, mounted, ready)
         await ready.wait()
@@ -167,3 +175,4 @@ def tune_queue(blocks: Any, settings: Settings) -> None:
     queue.sleep_when_free = settings.ui.queue_poll_seconds
     # Progress messages (our named stages) are sent at most 10 times a second.
     queue.progress_update_sleep_when_free = max(0.1, settings.ui.queue_poll_seconds)
+    bound_gradio_tables(blocks, settings.ui.max_sessions)

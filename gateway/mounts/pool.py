@@ -114,6 +114,7 @@ class Pool:
         for mounted in [m for m in self._retiring if m.idle()]:
             self._retiring.remove(mounted)
             await self._close(mounted)
+        self._prune_sessions()
         quiet = all(
             m.active == 0 and now - m.last_used > _IDLE_COLLECT_SECONDS for m in self.apps.values()
         )
@@ -146,10 +147,16 @@ class Pool:
         self._gauge()
 
     async def _sweeper(self) -> None:
-        period = min(_SWEEP_SECONDS, max(0.5, self.settings.ui.idle_seconds / 4))
+        ui = self.settings.ui
+        period = min(_SWEEP_SECONDS, max(0.5, min(ui.idle_seconds, ui.session_idle_seconds) / 4))
         while True:
             await anyio.sleep(period)
             await self.sweep()
+
+    def _prune_sessions(self) -> None:
+        """Drop Gradio session state nobody can use any more (gateway/mounts/sessions.py)."""
+        held = sum(mounted.sessions.prune() for mounted in self.apps.values())
+        self.metrics.ui_sessions.set(held)
 
     def _collect(self) -> None:
         self._closed_since_collect = 0
