@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -46,7 +47,9 @@ class GatewayProcess(LocalServer):
     ) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {"GATEWAY_PUBLIC_URL": self.url, **(env or {})}
+        # Each process its own data dir (job store) unless told: never the user's real one.
+        data_dir = str(cwd) if cwd else tempfile.mkdtemp(prefix="gateway-data-")
+        self.env = {"GATEWAY_PUBLIC_URL": self.url, "GATEWAY_DATA_DIR": data_dir, **(env or {})}
         self.public_url = self.env["GATEWAY_PUBLIC_URL"]
         self.echo = echo
         self.timeout = timeout
