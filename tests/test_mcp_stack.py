@@ -154,7 +154,9 @@ def test_mcp_wants_a_bearer_and_names_the_resource_metadata(
     assert "The token has expired." in refused.json()["message"]
     # A real session cookie is not a credential here.
     session = login_via_nginx(stack)
-    assert session.get(f"{stack.url}/auth/me").status_code == 200
+    portal = session.get(f"{stack.url}/").text
+    assert f"<code>{stack.url}/mcp</code>" in portal  # the portal shows the address...
+    assert "&#34;mcpServers&#34;" in portal  # ...and a client configuration
     assert session.post(f"{stack.url}/mcp", json=body, headers=accept).status_code == 401
     metadata = httpx.get(metadata_url).json()
     assert metadata["resource"] == f"{stack.url}/mcp"
