@@ -21,6 +21,7 @@ import time
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from starlette.requests import HTTPConnection
 
 from auth import cookies
 from auth.oidc import OidcClient
@@ -40,11 +41,12 @@ async def authenticate(request: Request) -> User | None:
     """The caller, or ``None`` when no credential was sent; bad credentials raise 401."""
     header = request.headers.get("authorization")
     if header:
-        return await _bearer_user(request, header)
+        return await bearer_user(request, header)
     return await session_user(request)
 
 
-async def _bearer_user(request: Request, header: str) -> User:
+async def bearer_user(request: HTTPConnection, header: str) -> User:
+    """The caller of an ``Authorization`` header (never the cookie); 401 when it is not good."""
     scheme, _, token = header.partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:

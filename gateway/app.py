@@ -24,6 +24,7 @@ from gateway.api import install_api, open_jobs
 from gateway.csrf import install_csrf
 from gateway.health import install_health
 from gateway.limits import Limiters
+from gateway.mcp import install_mcp
 from gateway.mounts import install_uis
 from gateway.observability import forward_request_id, install_observability
 from gateway.portal import install_portal
@@ -32,6 +33,7 @@ from oscar.client import OscarClient
 from oscar.models import Service
 from oscar.runner import JobRunner
 from oscar.storage import Storage
+from uis.deepaas import PredictArgsCache
 from uis.handlers import ServiceContext
 from uis.spec import parse_spec
 
@@ -64,6 +66,8 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> FastAPI
             oscar = OscarClient(http, settings.oscar)
             storage = Storage(endpoint_override=settings.oscar.s3_endpoint)
             runner = JobRunner(oscar, storage, settings.oscar)
+            # DEEPaaS models' predict arguments, asked once per definition (uis/deepaas/).
+            deepaas = PredictArgsCache()
             # Auth: session store, bearer validator (JWKS cache), OIDC client (auth/setup.py).
             auth = await open_auth(settings, idp, stack)
             # REST API: job store + follower resuming unfinished jobs (gateway/api/).
@@ -73,12 +77,16 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> FastAPI
 
             def ui_context(service: Service) -> ServiceContext:
                 spec = parse_spec(service)
-                return ServiceContext(spec, oscar, settings, metrics=metrics, jobs=runner)
+                return ServiceContext(
+                    spec, oscar, settings, metrics=metrics, jobs=runner, deepaas=deepaas
+                )
 
             # UIs: lifespan tasks of the lazily mounted Gradio apps, closed at exit.
             await stack.enter_async_context(
                 uis.running(oscar=oscar, metrics=metrics, context=ui_context)
             )
+            # MCP: the SDK's session manager runs for the app's lifetime (gateway/mcp/).
+            await stack.enter_async_context(mcp.running())
             state = GatewayState(
                 settings=settings,
                 metrics=metrics,
@@ -90,6 +98,7 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> FastAPI
                 runner=runner,
                 job_store=store,
                 follower=follower,
+                deepaas=deepaas,
             )
             yield {GATEWAY_STATE: state, AUTH_STATE: auth}
 
@@ -106,6 +115,7 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> FastAPI
     install_api(app, settings)
     uis = install_uis(app, settings, limiters)
     install_portal(app, settings)
+    mcp = install_mcp(app, settings)
     # Outside CORS and the routes: a forged cookie request is refused before anything runs.
     install_csrf(app, settings)
     # Last, so it is the outermost middleware: every request gets an id and a log line.

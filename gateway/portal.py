@@ -71,9 +71,17 @@ async def portal(
             cards=cards,
             base=base,
             csrf_token=await _csrf_token(request, user.session_id),
+            mcp_url=f"{base}/mcp",
+            mcp_config=mcp_config(base),
         )
     )
     return HTMLResponse(page, headers={"Cache-Control": "no-store"})
+
+
+def mcp_config(base: str) -> str:
+    """A copy-ready MCP client configuration for ``{base}/mcp`` (clients log in via OAuth)."""
+    server = {"type": "http", "url": f"{base}/mcp"}
+    return json.dumps({"mcpServers": {"oscar": server}}, indent=2)
 
 
 async def _csrf_token(request: Request, session_id: str | None) -> str:

@@ -23,6 +23,7 @@ from gateway.mounts import UIMounts
 from oscar.client import OscarClient
 from oscar.runner import JobRunner
 from oscar.storage import Storage
+from uis.deepaas import PredictArgsCache
 
 GATEWAY_STATE = "gateway"
 
@@ -39,6 +40,7 @@ class GatewayState:
     runner: JobRunner
     job_store: JobStore
     follower: JobFollower
+    deepaas: PredictArgsCache
 
 
 def gateway_state(connection: HTTPConnection) -> GatewayState:

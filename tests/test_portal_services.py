@@ -11,7 +11,7 @@ import pytest
 from devstack.idp import fetch_tokens
 from tests.fixtures.gateway import Stack, login
 
-DEMO_FOR_ALICE = {"cowsay", "grayify", "classify", "text-to-image"}
+DEMO_FOR_ALICE = {"cowsay", "grayify", "classify", "text-to-image", "deepaas-demo"}
 
 
 def listed(page: str) -> set[str]:

@@ -28,6 +28,7 @@ from core.identity import User
 from core.settings import Settings
 from oscar.client import OscarClient
 from oscar.payloads import Output, decode_output, encode_body, sniff
+from uis.deepaas import PredictArgsCache
 from uis.files import in_gradio_cache
 from uis.spec import FormField, UISpec
 
@@ -67,6 +68,8 @@ class ServiceContext:
     metrics: Metrics | None = None
     # ``oscar.runner.JobRunner`` for async invocation (None: async calls are refused).
     jobs: JobRunner | None = None
+    # DEEPaaS predict arguments by definition hash (``uis.deepaas``); None: asked every build.
+    deepaas: PredictArgsCache | None = None
 
     def record(self, outcome: str) -> None:
         if self.metrics is not None:
