@@ -130,6 +130,57 @@ def test_another_users_upload_cannot_be_named_as_input(stack: Stack) -> None:
         assert "alice only" not in stolen.text
         assert bob.get(f"{ui}/gradio_api/file={path}").status_code == 404
         assert alice.get(f"{ui}/gradio_api/file={path}").content == b"alice only"
+        # Once she ran the service on it, Gradio files it under the app, not under her:
+        # it is still hers alone.
+        event, data = call(alice, ui, "predict", [file_object(path)])
+        assert event == "complete" and "alice only" in json.dumps(data)
+        assert bob.get(f"{ui}/gradio_api/file={path}").status_code == 404
+        assert httpx.get(f"{ui}/gradio_api/file={path}", timeout=30).status_code in (303, 401)
+        assert alice.get(f"{ui}/gradio_api/file={path}").content == b"alice only"
+
+
+COPY = '#!/bin/sh\ncp "$INPUT_FILE_PATH" "$TMP_OUTPUT_DIR/result.txt"\n'
+
+
+def test_a_users_result_file_is_served_to_that_user_only(stack: Stack) -> None:
+    alice_token = fetch_tokens(stack.idp, user="alice")["access_token"]
+    create_service(
+        stack,
+        alice_token,
+        {
+            "name": "copy-file",
+            "script": COPY,
+            "visibility": "restricted",
+            "allowed_users": ["bob"],
+            "annotations": {"oscar-gateway/input": "text", "oscar-gateway/output": "file"},
+        },
+    )
+    ui = f"{stack.gateway.url}/ui/copy-file"
+    bob_token = fetch_tokens(stack.idp, user="bob")["access_token"]
+    alice = httpx.Client(timeout=30, headers={"Authorization": f"Bearer {alice_token}"})
+    bob = httpx.Client(timeout=30, headers={"Authorization": f"Bearer {bob_token}"})
+    with alice, bob:
+        event, data = call(alice, ui, "predict", ["alice's result"])
+        assert event == "complete", data
+        path = _result_path(data)
+        assert alice.get(f"{ui}/gradio_api/file={path}").content == b"alice's result"
+        assert bob.get(f"{ui}/gradio_api/file={path}").status_code == 404
+        # Bob's own run of the same service gives him his own result, and only that.
+        event, data = call(bob, ui, "predict", ["bob's result"])
+        assert event == "complete", data
+        mine = _result_path(data)
+        assert bob.get(f"{ui}/gradio_api/file={mine}").content == b"bob's result"
+        assert bob.get(f"{ui}/gradio_api/file={path}").status_code == 404
+
+
+def _result_path(data: list[Any]) -> str:
+    """The path of the one result file among a generated UI's output updates."""
+    for update in data:
+        value = update.get("value") if isinstance(update, dict) else None
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, dict) and isinstance(item.get("path"), str):
+                return str(item["path"])
+    raise AssertionError(f"no result file in {data}")
 
 
 @pytest.fixture
@@ -181,6 +232,52 @@ def test_result_files_are_served_only_by_the_app_that_made_them(public_cowsay: S
     assert anonymous.status_code == 404
     host = httpx.get(f"{stack.gateway.url}/ui/cowsay/gradio_api/file=/etc/passwd", timeout=30)
     assert host.status_code == 404 and "root:" not in host.text
+
+
+@pytest.fixture
+def stingy_public_cowsay(
+    idp: DevIdp,
+    local_oscar_factory: Callable[..., Any],
+    auth_gateway_factory: Callable[..., GatewayProcess],
+) -> Stack:
+    oscar = local_oscar_factory(oidc_issuers=[idp.issuer])
+    cowsay = httpx.get(f"{oscar.url}/system/services/cowsay", auth=oscar.admin_auth).json()
+    gateway = auth_gateway_factory(
+        idp,
+        oscar__url=oscar.url,
+        embed__public_services=["cowsay"],
+        embed__public_tokens={"cowsay": cowsay["token"]},
+        embed__public_per_ip_per_minute=2,
+    )
+    return Stack(idp=idp, oscar=oscar, gateway=gateway)
+
+
+def test_anonymous_uploads_share_the_per_ip_budget(stingy_public_cowsay: Stack) -> None:
+    upload = f"{stingy_public_cowsay.gateway.url}/ui/cowsay/gradio_api/upload"
+    answers = [
+        httpx.post(upload, files={"files": ("n.txt", b"x", "text/plain")}, timeout=60)
+        for _ in range(3)
+    ]
+    assert [a.status_code for a in answers[:2]] == [200, 200]
+    assert answers[2].status_code == 429 and "uploads" in answers[2].json()["message"]
+    assert int(answers[2].headers["Retry-After"]) >= 1
+
+
+def test_old_uploads_and_results_leave_gradios_cache(tmp_path: Path, monkeypatch: Any) -> None:
+    import os
+    import time
+
+    from uis.files import prune_gradio_cache
+
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path))
+    old, new = tmp_path / "a" / "old.png", tmp_path / "b" / "new.png"
+    for path in (old, new):
+        path.parent.mkdir()
+        path.write_bytes(b"x")
+    week_ago = time.time() - 7 * 86400
+    os.utime(old, (week_ago, week_ago))
+    assert prune_gradio_cache(3600) == 1
+    assert not old.exists() and new.exists()
 
 
 def test_handlers_read_only_files_in_gradios_cache() -> None:

@@ -2,13 +2,15 @@
 
 ``admit_files`` runs before Gradio sees a request (``uis.files`` explains
 why): a JSON body naming a file this user did not upload to this app is
-refused, ``file=`` serves only this app's results and this user's uploads,
-and the answers of the upload routes are recorded as this user's uploads.
+refused; ``file=`` serves a user only their own uploads and the results this
+app's answers gave them; the answers of the upload routes are recorded as the
+user's uploads, and the file paths in every other answer as the user's results.
 """
 
 from __future__ import annotations
 
 import json
+import re
 
 from starlette.types import Message, Receive, Scope, Send
 
@@ -36,7 +38,8 @@ async def admit_files(
 
     ``route`` is the path below the app (``/gradio_api/...``).  Returns the
     ``receive`` (the body replayed when it was read) and ``send`` (recording
-    uploads) to forward with; raises the ``GatewayError`` to answer.
+    uploads, and the result files answers give this user) to forward with;
+    raises the ``GatewayError`` to answer.
     """
     method = scope.get("method", "GET")
     if route.startswith(PROXY_ROUTES):
@@ -46,15 +49,17 @@ async def admit_files(
         if not files.may_serve(user, name):
             raise NotFound("There is no such file in this service's results.")
         return receive, send
-    if method != "POST" or not route.startswith("/gradio_api/"):
+    if not route.startswith("/gradio_api/"):
         return receive, send
+    if method != "POST":
+        return receive, _recording_results(files, user, send)
     if route.startswith(UPLOAD_ROUTES):
         return receive, _recording_uploads(files, user, send)
     if _content_type(scope).startswith("multipart/"):
         raise BadRequest("Send files to the upload route first, then their paths.")
     body = await read_body(receive, max_body)
     check_body(files, user, body)
-    return replay(body, receive), send
+    return replay(body, receive), _recording_results(files, user, send)
 
 
 def check_body(files: AppFiles, user: str, body: bytes) -> None:
@@ -121,6 +126,37 @@ def _recording_uploads(files: AppFiles, user: str, send: Send) -> Send:
             chunks.append(message.get("body", b""))
             if not message.get("more_body", False):
                 files.record_uploads(user, uploaded_paths(b"".join(chunks)))
+        await send(message)
+
+    return recording
+
+
+_PATH_FIELD = re.compile(rb'"path":\s*"((?:[^"\\]|\\.)*)"')
+# An event stream's message may be cut between two chunks: keep this much of the last one.
+_CARRY_BYTES = 8192
+
+
+def result_paths(data: bytes) -> list[str]:
+    """The ``"path"`` values of the file objects in an answer (JSON or an event stream)."""
+    paths = []
+    for match in _PATH_FIELD.finditer(data):
+        try:
+            paths.append(json.loads(b'"' + match.group(1) + b'"'))
+        except ValueError:
+            continue
+    return paths
+
+
+def _recording_results(files: AppFiles, user: str, send: Send) -> Send:
+    """A ``send`` that records the result files an answer gives ``user`` (they may fetch them)."""
+    carry = b""
+
+    async def recording(message: Message) -> None:
+        nonlocal carry
+        if message["type"] == "http.response.body":
+            data = carry + message.get("body", b"")
+            files.record_results(user, result_paths(data))
+            carry = data[-_CARRY_BYTES:]
         await send(message)
 
     return recording

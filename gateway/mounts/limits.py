@@ -7,7 +7,7 @@ The ``/ui`` dispatcher applies these before Gradio sees a request:
   (``limits.invocations_per_minute``, keyed by the user's ``sub``); for a
   public or embed visitor (a service-token user) also against the per-IP
   limiter of ``/embed/public`` (``embed.public_per_ip_per_minute``), the same
-  bucket as that route's.  429 carries ``Retry-After``;
+  bucket as that route's, which their uploads share too.  429 carries ``Retry-After``;
 - a public or embed visitor's body, ``/upload`` included, is bounded by
   ``embed.public_max_body_bytes``: 413 at once from ``Content-Length``, else
   while it streams (it is read here, it is small); a logged-in user's by
@@ -24,7 +24,7 @@ from core.errors import PayloadTooLarge
 from core.identity import User
 from core.settings import Settings
 from gateway.limits import Limiters, content_length, too_large_message
-from gateway.mounts.files import read_body, replay
+from gateway.mounts.files import UPLOAD_ROUTES, read_body, replay
 
 INVOCATION_ROUTES = (
     "/gradio_api/queue/join",
@@ -89,6 +89,10 @@ async def admit_limits(
     route: str,
 ) -> Receive:
     """Apply the UI path's rate and body limits (see module docstring); returns ``receive``."""
-    if is_invocation(scope.get("method", "GET"), route):
+    method = scope.get("method", "GET")
+    if is_invocation(method, route):
         count_invocation(limiters, user, scope)
+    elif user.kind == "service_token" and method == "POST" and route.startswith(UPLOAD_ROUTES):
+        # Anonymous uploads fill the disk: they share the per-IP budget of anonymous runs.
+        limiters.public.hit(visitor_key(scope), what="anonymous uploads from your address")
     return await bounded_body(scope, receive, settings=settings, user=user)

@@ -121,10 +121,12 @@ class Pool:
         if self._closed_since_collect and quiet:
             self._collect()
         if time.monotonic() - self._last_prune > _PRUNE_SECONDS:
+            from uis.files import UPLOAD_TTL_SECONDS, prune_gradio_cache
             from uis.outputs import prune_written
 
             self._last_prune = time.monotonic()
             await anyio.to_thread.run_sync(prune_written, _PRUNE_SECONDS)
+            await anyio.to_thread.run_sync(prune_gradio_cache, UPLOAD_TTL_SECONDS)
 
     async def _evict_over_limit(self) -> None:
         while len(self.apps) > self.settings.ui.max_mounted:
