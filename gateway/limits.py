@@ -83,18 +83,46 @@ class BodyLimitMiddleware:
         if declared is not None and declared > limit:
             await _send_413(send, limit)
             return
-        seen = 0
+        guard = _Overflow(receive, send, limit)
+        try:
+            await self.app(scope, guard.receive, guard.send)
+        except Exception:
+            # An app that does not handle our 413 (Gradio's multipart parser answers 500
+            # and re-raises) gets its answer replaced; any other error is not ours.
+            if not guard.over:
+                raise
+        if guard.over and not guard.started:
+            await _send_413(send, limit)
 
-        async def counting_receive() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > limit:
-                    raise PayloadTooLarge(too_large_message(limit))
-            return message
 
-        await self.app(scope, counting_receive, send)
+class _Overflow:
+    """Counts a streamed body; past ``limit`` the app's own error answer becomes our 413."""
+
+    def __init__(self, receive: Receive, send: Send, limit: int) -> None:
+        self._receive, self._send, self.limit = receive, send, limit
+        self.seen = 0
+        self.over = False
+        self.started = False
+        self._dropping = False
+
+    async def receive(self) -> Message:
+        message = await self._receive()
+        if message["type"] == "http.request":
+            self.seen += len(message.get("body", b""))
+            if self.seen > self.limit:
+                self.over = True
+                raise PayloadTooLarge(too_large_message(self.limit))
+        return message
+
+    async def send(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            # After an overflow, only a 413 the app rendered itself goes out as it is.
+            self._dropping = self.over and message["status"] != 413
+            if self._dropping:
+                return
+            self.started = True
+        if not self._dropping:
+            await self._send(message)
 
 
 def _path_without_root(scope: Scope) -> str:

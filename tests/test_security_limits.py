@@ -139,3 +139,38 @@ def test_anonymous_bodies_are_bounded_by_the_public_limit(
         too_big = alice.post(f"{ui}/gradio_api/upload", files={"files": huge})
         assert too_big.status_code == 413
         assert "256 KiB" in too_big.json()["message"]
+
+
+def _multipart(boundary: str, parts: int, size: int) -> Iterator[bytes]:
+    for n in range(parts):
+        yield (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="files"; '
+            f'filename="part{n}.bin"\r\nContent-Type: application/octet-stream\r\n\r\n'
+        ).encode()
+        yield from _chunks(size)
+        yield b"\r\n"
+    yield f"--{boundary}--\r\n".encode()
+
+
+def test_a_logged_in_users_chunked_upload_over_the_limit_is_a_413_not_a_500(
+    public_gateway: Callable[..., GatewayProcess], idp: DevIdp
+) -> None:
+    gateway = public_gateway(limits__max_body_bytes=100 * KIB)
+    ui = f"{gateway.url}/ui/cowsay"
+    boundary = "gatewayboundary"
+    with login(gateway, idp, user="alice") as alice:
+        # Chunked (no Content-Length): only counting while it streams can stop it.
+        upload = alice.post(
+            f"{ui}/gradio_api/upload",
+            content=_multipart(boundary, parts=5, size=88 * KIB),
+            headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+        )
+        assert upload.status_code == 413, upload.text
+        assert "100 KiB" in upload.json()["message"]
+        small = alice.post(
+            f"{ui}/gradio_api/upload",
+            content=_multipart(boundary, parts=1, size=8 * KIB),
+            headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+        )
+        assert small.status_code == 200, small.text
+    assert "Traceback" not in gateway.output()
