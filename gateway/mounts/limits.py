@@ -46,11 +46,11 @@ def visitor_key(scope: Scope) -> str:
     return f"anonymous:{client.host if client else 'unknown'}"
 
 
-def count_invocation(limiters: Limiters, user: User, scope: Scope) -> None:
+async def count_invocation(limiters: Limiters, user: User, scope: Scope) -> None:
     """Count one UI invocation of ``user``; ``RateLimited`` (429) beyond a limit."""
     if user.kind == "service_token":
-        limiters.public.hit(visitor_key(scope), what="anonymous runs from your address")
-    limiters.invocations.hit(user.sub)
+        await limiters.public.hit(visitor_key(scope), what="anonymous runs from your address")
+    await limiters.invocations.hit(user.sub)
 
 
 def body_limit(settings: Settings, user: User) -> int:
@@ -90,5 +90,5 @@ async def admit_limits(
 ) -> Receive:
     """Apply the UI path's rate and body limits (see module docstring); returns ``receive``."""
     if is_invocation(scope.get("method", "GET"), route):
-        count_invocation(limiters, user, scope)
+        await count_invocation(limiters, user, scope)
     return await bounded_body(scope, receive, settings=settings, user=user)
