@@ -162,7 +162,7 @@ class JobFollower:
             await anyio.sleep(self.settings.jobs.lease_seconds / 2)
             try:
                 await self.resume_unfinished()
-            except Exception as exc:
+            except Exception as exc:  # the sweep outlives a store outage
                 log.warning("taking over unfinished jobs failed: %s", exc)
 
     def _unseal(self, sealed: str | None) -> str | None:

@@ -123,7 +123,10 @@ class RedisLeases:
             log.warning("job %s: lease not released (%s); it expires by itself", job_id, exc)
 
     async def holder(self, job_id: str) -> str | None:
-        value = await self._redis.get(_PREFIX + job_id)
+        try:
+            value = await self._redis.get(_PREFIX + job_id)
+        except (RedisError, OSError):
+            return None
         return value.decode() if isinstance(value, bytes) else value
 
 
