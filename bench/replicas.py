@@ -65,7 +65,6 @@ def start_replicas(
             "jobs__backend": "redis",
             "jobs__redis_url": redis.url,
             "limits__invocations_per_minute": 10_000_000,
-            "log_level": "WARNING",
         }
         gateways.append(GatewayProcess(env=settings_env(settings), port=port).start())
     return nginx, gateways
