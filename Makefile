@@ -44,6 +44,7 @@ lint: install
 bench: install
 	$(PY) bench/uis.py
 	$(PY) bench/soak.py
+	$(PY) bench/replicas.py
 
 clean:
 	rm -rf $(VENV) $(IDP_DIR)/node_modules .pytest_cache .mypy_cache .ruff_cache

@@ -121,8 +121,16 @@ class LimitSettings(BaseModel):
     max_body_bytes: int = 100 * 1024 * 1024
     # Largest async job upload (streamed to the input folder, never held in memory).
     max_job_upload_bytes: int = 5 * 1024 * 1024 * 1024
-    # Per-user sync runs + job submissions a minute (per gateway process): 429 beyond it.
+    # Per-user sync runs + job submissions a minute (in total over the replicas with Redis):
+    # 429 beyond it.
     invocations_per_minute: int = 60
+    # Where the per-user and per-IP counters live: redis (shared by every replica), memory
+    # (this process only), or auto = redis when sessions or jobs use Redis, else memory.
+    backend: Literal["auto", "memory", "redis"] = "auto"
+    # Empty: the session Redis when sessions use Redis, else the jobs Redis.
+    redis_url: str = ""
+    # With the limits' Redis down: let requests through (true) or answer 503 (false).
+    fail_open: bool = True
 
 
 class EmbedSettings(BaseModel):
@@ -159,6 +167,9 @@ class JobSettings(BaseModel):
     webhook_timeout_seconds: float = 10.0
     # HMAC-SHA256 key of webhook signatures; empty = derived from the session secret.
     webhook_secret: SecretStr = SecretStr("")
+    # With the redis backend, one replica at a time follows a job under a lease this long,
+    # renewed while it follows; a dead replica's jobs are taken over within about this time.
+    lease_seconds: float = Field(default=30.0, gt=0)
 
     @field_validator("webhook_allowed_hosts")
     @classmethod
@@ -246,6 +257,19 @@ class Settings(BaseSettings):
             variable = "GATEWAY_" + "__".join(names).upper() if names else ""
             lines.append(f"{variable}: {message}" if variable else message)
         return "; ".join(lines)
+
+    @property
+    def limits_redis_url(self) -> str | None:
+        """The Redis of the rate limiters, or None when they count in memory."""
+        backend = self.limits.backend
+        uses_redis = "redis" in (self.session.backend, self.jobs.backend)
+        if backend == "memory" or (backend == "auto" and not uses_redis):
+            return None
+        if self.limits.redis_url:
+            return self.limits.redis_url
+        if self.session.backend == "redis" or self.jobs.backend != "redis":
+            return self.session.redis_url
+        return self.jobs.redis_url
 
     @property
     def root_path(self) -> str:

@@ -57,6 +57,7 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> FastAPI
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, object]]:
         async with AsyncExitStack() as stack:
+            stack.push_async_callback(limiters.close)
             # One client per trust domain, each with its own TLS checks (core/httpclients.py).
             http = await stack.enter_async_context(oscar_http(settings))
             idp = await stack.enter_async_context(idp_http(settings))

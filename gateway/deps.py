@@ -86,13 +86,13 @@ async def invoking_user(
     user: Annotated[User, Depends(require_user)], limiters: AppLimiters
 ) -> User:
     """The caller, counted against the per-user invocation rate limit (429 beyond it)."""
-    limiters.invocations.hit(user.sub)
+    await limiters.invocations.hit(user.sub)
     return user
 
 
 async def invoking_person(user: Person, limiters: AppLimiters) -> User:
     """A logged-in user, counted against the per-user invocation rate limit."""
-    limiters.invocations.hit(user.sub)
+    await limiters.invocations.hit(user.sub)
     return user
 
 

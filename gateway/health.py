@@ -38,12 +38,18 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz")
 async def readyz(request: Request) -> JSONResponse:
-    """Readiness: OSCAR and the session store answer."""
+    """Readiness: OSCAR and the session store answer; the rate limits' store is reported."""
     checks = {
         "oscar": await _run_check(lambda: _check_oscar(request)),
         "sessions": await _run_check(lambda: _check_sessions(request)),
     }
+    state = gateway_state(request)
+    limits = await state.limiters.check()
+    checks["limits"] = limits or "ok"
     failed = {name: text for name, text in checks.items() if text != "ok"}
+    if limits is not None and state.settings.limits.fail_open:
+        # Failing open still serves (without limits): said here and in the log, not unready.
+        log.warning("%s", failed.pop("limits"))
     if not failed:
         return JSONResponse({"status": "ready", "checks": checks})
     message = "; ".join(failed.values())

@@ -1,4 +1,4 @@
-"""Request limits: body size (413), per-caller invocation rate (429 + Retry-After).
+"""Request limits: body size (413), and the per-caller rate limiters (429, see ratelimit).
 
 Upstream timeouts (504) come from the OSCAR client and the passthrough, which
 raise ``UpstreamTimeout``.  Limits live in ``settings.limits`` and
@@ -8,49 +8,16 @@ raise ``UpstreamTimeout``.  Limits live in ``settings.limits`` and
 from __future__ import annotations
 
 import json
-import math
-import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from core.errors import PayloadTooLarge, RateLimited
+from core.errors import PayloadTooLarge
 from core.settings import Settings
-
-
-class RateLimiter:
-    """Sliding one-minute window per key (a user's ``sub`` or a client IP), kept in memory.
-
-    Per gateway process: with N replicas a caller may make up to N times the limit.
-    """
-
-    def __init__(self, per_minute: int, *, window: float = 60.0) -> None:
-        self.per_minute = per_minute
-        self.window = window
-        self._hits: dict[str, deque[float]] = {}
-
-    def hit(self, key: str, *, what: str = "invocations") -> None:
-        """Count one event for ``key`` or raise ``RateLimited`` with the seconds to wait."""
-        now = time.monotonic()
-        hits = self._hits.setdefault(key, deque())
-        while hits and hits[0] <= now - self.window:
-            hits.popleft()
-        if len(hits) >= self.per_minute:
-            retry = max(1, math.ceil(hits[0] + self.window - now))
-            raise RateLimited(
-                f"Too many {what}: at most {self.per_minute} a minute. Try again in {retry} s.",
-                retry_after=retry,
-            )
-        hits.append(now)
-        if len(self._hits) > 10_000:
-            self._forget_idle(now)
-
-    def _forget_idle(self, now: float) -> None:
-        idle = [k for k, v in self._hits.items() if not v or v[-1] <= now - self.window]
-        for key in idle:
-            del self._hits[key]
+from gateway.ratelimit import MemoryRateLimiter, RateLimiter, RedisOutage, RedisRateLimiter
 
 
 def body_limit_for(settings: Settings) -> Callable[[str, str], int]:
@@ -169,14 +136,46 @@ async def _send_413(send: Send, limit: int) -> None:
 
 @dataclass(frozen=True)
 class Limiters:
-    """Per-user invocations and per-IP anonymous (public-mode) runs."""
+    """Per-user invocations and per-IP anonymous (public-mode) runs.
+
+    In Redis (shared by the replicas) when ``settings.limits_redis_url`` names one, else
+    in memory.  ``outage`` says whether that Redis is unreachable (``/readyz`` shows it).
+    """
 
     invocations: RateLimiter
     public: RateLimiter
+    redis: Redis | None = None
+    outage: RedisOutage | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Limiters:
+        url = settings.limits_redis_url
+        per_user = settings.limits.invocations_per_minute
+        per_ip = settings.embed.public_per_ip_per_minute
+        if url is None:
+            return cls(invocations=MemoryRateLimiter(per_user), public=MemoryRateLimiter(per_ip))
+        redis = Redis.from_url(url, socket_timeout=2.0, socket_connect_timeout=2.0)
+        outage = RedisOutage(settings.limits.fail_open)
         return cls(
-            invocations=RateLimiter(settings.limits.invocations_per_minute),
-            public=RateLimiter(settings.embed.public_per_ip_per_minute),
+            invocations=RedisRateLimiter(redis, per_user, name="user", outage=outage),
+            public=RedisRateLimiter(redis, per_ip, name="ip", outage=outage),
+            redis=redis,
+            outage=outage,
         )
+
+    async def check(self) -> str | None:
+        """None when the counters' store answers, else what is wrong (for ``/readyz``)."""
+        if self.redis is None or self.outage is None:
+            return None
+        try:
+            await self.redis.ping()
+        except (RedisError, OSError) as exc:
+            self.outage.down = str(exc) or type(exc).__name__
+            mode = "not enforced (fail open)" if self.outage.fail_open else "refusing (fail closed)"
+            return f"Rate-limit Redis unreachable: limits {mode}"
+        self.outage.answered()
+        return None
+
+    async def close(self) -> None:
+        if self.redis is not None:
+            await self.redis.aclose()

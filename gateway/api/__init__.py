@@ -24,6 +24,7 @@ from gateway.api.docs import API_PREFIX, install_docs
 from gateway.embed import install_embed
 from gateway.jobs import JobStore, open_job_store
 from gateway.jobs.follower import JobFollower
+from gateway.jobs.leases import open_leases
 from gateway.limits import BodyLimitMiddleware, body_limit_for
 from gateway.passthrough import install_passthrough
 from oscar.client import OscarClient
@@ -64,7 +65,11 @@ async def open_jobs(
     metrics: Metrics,
 ) -> AsyncIterator[tuple[JobStore, JobFollower]]:
     """Job store and follower for the app's lifetime; unfinished jobs are resumed."""
-    async with open_job_store(settings) as store, anyio.create_task_group() as tg:
+    async with (
+        open_job_store(settings) as store,
+        open_leases(settings) as leases,
+        anyio.create_task_group() as tg,
+    ):
         follower = JobFollower(
             store=store,
             oscar=oscar,
@@ -73,8 +78,10 @@ async def open_jobs(
             settings=settings,
             metrics=metrics,
             task_group=tg,
+            leases=leases,
         )
         await follower.resume_unfinished()
+        tg.start_soon(follower.keep_taking_over)
         try:
             yield store, follower
         finally:

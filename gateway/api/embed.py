@@ -46,7 +46,7 @@ async def run_public(
     visitor = public_user(request, settings, service=service)
     if visitor is None:
         raise NotFound(f"Service {service!r} is not open to anonymous visitors here.")
-    limiters.public.hit(visitor.sub, what="anonymous runs from your address")
+    await limiters.public.hit(visitor.sub, what="anonymous runs from your address")
     body = await request.body()
     data = input_of(body, request.headers.get("content-type", ""))
     output = await invoke_sync(oscar, service, data, visitor.authorization)

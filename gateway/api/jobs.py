@@ -23,7 +23,8 @@ from gateway.deps import (
     Store,
 )
 from gateway.jobs import JobRecord
-from gateway.jobs.follower import JobFollower, public_view
+from gateway.jobs.follower import JobFollower
+from gateway.jobs.view import public_view
 from gateway.webhooks import checked_address
 from oscar.models import StoragePath
 from oscar.storage import CHUNK_SIZE
@@ -108,8 +109,9 @@ async def list_jobs(
 
 
 async def _fresh(job: JobRecord, user_auth: str, follower: JobFollower) -> JobRecord:
-    """``job`` refreshed with the owner's current credentials; the stored state on failure."""
-    if job.finished:
+    """``job`` refreshed with the owner's current credentials; the stored state on failure
+    or while another replica follows it (that one polls OSCAR, not every reader)."""
+    if job.finished or await follower.followed_elsewhere(job.id):
         return job
     try:
         job = await follower.refresh(job, user_auth)

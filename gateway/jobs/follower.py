@@ -9,8 +9,14 @@ The submitter's Authorization value is kept sealed (Fernet, key derived from
 the session secret) in the job record until the job finishes, so the follower
 started in the lifespan resumes unfinished jobs after a restart.  If that
 credential has expired, the job waits for its owner's next read, which
-refreshes it with the owner's current credentials.  Webhooks are delivered at
-least once.
+refreshes it with the owner's current credentials.
+
+Several replicas (the Redis store): a replica follows a job only under its lease
+(``gateway.jobs.leases``), renewed every third of ``jobs.lease_seconds``; every half
+of it, each replica takes over the unfinished jobs nobody holds (a dead replica's).
+Marking a job finished is a compare-and-set in the store: the replica whose
+transition wins delivers the webhook, so it goes out once (at least once across
+crashes).
 """
 
 from __future__ import annotations
@@ -29,7 +35,9 @@ from core.errors import GatewayError, InvalidInput, Unauthorized, Unavailable
 from core.keys import fernet_for
 from core.metrics import Metrics
 from core.settings import Settings
+from gateway.jobs.leases import Leases, hold
 from gateway.jobs.models import JobRecord, JobStore, new_job_id
+from gateway.jobs.view import public_view
 from gateway.webhooks import deliver
 from oscar import protocol
 from oscar.client import OscarClient
@@ -52,6 +60,7 @@ class JobFollower:
         settings: Settings,
         metrics: Metrics,
         task_group: TaskGroup,
+        leases: Leases,
     ) -> None:
         self.store = store
         self.oscar = oscar
@@ -60,6 +69,9 @@ class JobFollower:
         self.settings = settings
         self.metrics = metrics
         self._tg = task_group
+        self.leases = leases
+        # Jobs whose sealed credential OSCAR refused here: not retried until it changes.
+        self._refused: dict[str, str | None] = {}
         self._following: dict[str, anyio.CancelScope] = {}
         # What is known of each followed job's OSCAR job while it is looked for.
         self._searches: dict[str, protocol.Search] = {}
@@ -101,33 +113,57 @@ class JobFollower:
         )
         # Upload first, record after: a failed upload leaves nothing (multipart is aborted).
         await self.storage.upload(provider, inp.bucket, key, source, content_type=content_type)
+        # Leased before it is recorded, so no other replica's sweep takes it first.
+        leased = await self.leases.take(job.id)
         await self.store.create(job)
-        self.follow(job.id, auth)
+        if leased:
+            self._start(job.id, auth, leased=True)
         return job
 
     # --- following -----------------------------------------------------------------------
 
     def follow(self, job_id: str, auth: str) -> None:
-        """Follow ``job_id`` in the background until it finishes (once per process)."""
+        """Follow ``job_id`` in the background until it finishes, if its lease is free."""
+        self._start(job_id, auth, leased=False)
+
+    def _start(self, job_id: str, auth: str, *, leased: bool) -> None:
         if job_id not in self._following:
             scope = anyio.CancelScope()
             self._following[job_id] = scope
-            self._tg.start_soon(self._follow, job_id, auth, scope)
+            self._tg.start_soon(self._follow, job_id, auth, scope, leased)
 
     def stop_following(self, job_id: str) -> None:
         scope = self._following.pop(job_id, None)
         if scope is not None:
             scope.cancel()
 
+    async def followed_elsewhere(self, job_id: str) -> bool:
+        """Does another replica hold this job's lease (and so follow it)?"""
+        holder = await self.leases.holder(job_id)
+        return holder is not None and holder != self.leases.replica
+
     async def resume_unfinished(self) -> int:
         """Follow every unfinished job that still has a usable credential; return how many."""
         resumed = 0
         for job in await self.store.unfinished():
+            if job.id in self._following or self._refused.get(job.id, "") == job.credential:
+                continue
             auth = self._unseal(job.credential)
             if auth:
                 self.follow(job.id, auth)
                 resumed += 1
         return resumed
+
+    async def keep_taking_over(self) -> None:
+        """With shared leases, every half lease: follow the unfinished jobs nobody holds."""
+        if not self.leases.shared:
+            return
+        while True:
+            await anyio.sleep(self.settings.jobs.lease_seconds / 2)
+            try:
+                await self.resume_unfinished()
+            except Exception as exc:  # the sweep outlives a store outage
+                log.warning("taking over unfinished jobs failed: %s", exc)
 
     def _unseal(self, sealed: str | None) -> str | None:
         if not sealed:
@@ -138,15 +174,28 @@ class JobFollower:
             # Sealed under another session secret (rotated): wait for the owner's next read.
             return None
 
-    async def _follow(self, job_id: str, auth: str, scope: anyio.CancelScope) -> None:
+    async def _follow(self, job_id: str, auth: str, scope: anyio.CancelScope, leased: bool) -> None:
+        try:
+            if leased or await self.leases.take(job_id):
+                await self._follow_leased(job_id, auth, scope)
+        except Exception as exc:  # e.g. the store's Redis down: the sweep resumes it
+            log.warning("job %s: following stopped: %s", job_id, exc)
+        finally:
+            self._following.pop(job_id, None)
+            self._searches.pop(job_id, None)
+
+    async def _follow_leased(self, job_id: str, auth: str, scope: anyio.CancelScope) -> None:
         self.metrics.jobs_in_flight.inc()
         try:
             with scope:
-                await self._follow_loop(job_id, auth)
+                async with anyio.create_task_group() as renewing:
+                    renewing.start_soon(hold, self.leases, job_id, scope, self.settings)
+                    await self._follow_loop(job_id, auth)
+                    renewing.cancel_scope.cancel()
         finally:
             self.metrics.jobs_in_flight.dec()
-            self._following.pop(job_id, None)
-            self._searches.pop(job_id, None)
+            with anyio.CancelScope(shield=True):
+                await self.leases.release(job_id)
 
     async def _follow_loop(self, job_id: str, auth: str) -> None:
         while True:
@@ -157,6 +206,7 @@ class JobFollower:
                 job = await self.refresh(job, auth)
             except Unauthorized:
                 log.info("job %s: credential no longer accepted; waiting for its owner", job_id)
+                self._refused[job_id] = job.credential
                 return
             except GatewayError as exc:
                 log.warning("job %s: refresh failed: %s", job_id, exc.code)
@@ -196,7 +246,7 @@ class JobFollower:
             changes.pop("status", None)
             return await self._finish(job, status="failed", error=error, **changes)
         if changes:
-            return await self.store.update(job.id, **changes) or job
+            return await self.store.update(job.id, if_unfinished=True, **changes) or job
         return job
 
     async def _outputs_or_outage(
@@ -231,9 +281,13 @@ class JobFollower:
         return f"{summary} Its log ends:\n{tail}" if tail else summary
 
     async def _finish(self, job: JobRecord, *, status: str, **changes: Any) -> JobRecord:
-        done = await self.store.update(job.id, status=status, credential=None, **changes)
+        done = await self.store.update(
+            job.id, if_unfinished=True, status=status, credential=None, **changes
+        )
         if done is None:
-            return job
+            # Gone, or another replica (or request) finished it first and notifies.
+            return await self.store.get(job.id) or job
+        self._refused.pop(job.id, None)
         outcome = "ok" if status == "succeeded" else "error"
         self.metrics.invocation(job.service, "async", outcome)
         if done.webhook:
@@ -244,22 +298,3 @@ class JobFollower:
         assert job.webhook is not None
         payload = {"event": "job.finished", "job": public_view(job, self.settings)}
         await deliver(self.http, job.webhook, payload, settings=self.settings)
-
-
-def public_view(job: JobRecord, settings: Settings) -> dict[str, Any]:
-    """What the API shows of a job (never its credential)."""
-    base = f"{settings.public_url.rstrip('/')}/api/v1/jobs/{job.id}"
-    return {
-        "id": job.id,
-        "service": job.service,
-        "status": job.status,
-        "oscar_job": job.oscar_job,
-        "input_key": job.input_key,
-        "output_keys": job.output_keys,
-        "error": job.error,
-        "webhook": job.webhook,
-        "created_at": job.created_at,
-        "updated_at": job.updated_at,
-        "finished_at": job.finished_at,
-        "links": {"self": base, "output": f"{base}/output", "logs": f"{base}/logs"},
-    }

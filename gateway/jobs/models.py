@@ -61,8 +61,14 @@ class JobStore(Protocol):
         """The owner's jobs, newest first."""
         ...
 
-    async def update(self, job_id: str, **changes: Any) -> JobRecord | None:
-        """Apply ``changes`` (field=value), stamp ``updated_at``; None if the job is gone."""
+    async def update(
+        self, job_id: str, *, if_unfinished: bool = False, **changes: Any
+    ) -> JobRecord | None:
+        """Apply ``changes`` (field=value), stamp ``updated_at``; None if the job is gone.
+
+        ``if_unfinished``: only while the job is unfinished (compare-and-set: of several
+        replicas marking it finished, one wins), else None.
+        """
         ...
 
     async def delete(self, job_id: str) -> bool: ...

@@ -40,7 +40,9 @@ class RedisJobStore:
         raws = await self._redis.mget([_PREFIX + i for i in ids])
         return [JobRecord.from_dict(json.loads(r)) for r in raws if r]
 
-    async def update(self, job_id: str, **changes: Any) -> JobRecord | None:
+    async def update(
+        self, job_id: str, *, if_unfinished: bool = False, **changes: Any
+    ) -> JobRecord | None:
         key = _PREFIX + job_id
         # WATCH makes the read-modify-write safe against a concurrent update from another replica.
         async with self._redis.pipeline(transaction=True) as pipe:
@@ -51,7 +53,11 @@ class RedisJobStore:
                     if raw is None:
                         await pipe.reset()
                         return None
-                    job = apply_changes(JobRecord.from_dict(json.loads(raw)), changes)
+                    current = JobRecord.from_dict(json.loads(raw))
+                    if if_unfinished and current.finished:
+                        await pipe.reset()
+                        return None
+                    job = apply_changes(current, changes)
                     pipe.multi()
                     pipe.set(key, json.dumps(job.to_dict()))
                     if job.finished:

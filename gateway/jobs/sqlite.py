@@ -61,14 +61,19 @@ class SqliteJobStore:
         )
         return [JobRecord.from_dict(json.loads(r[0])) for r in rows]
 
-    async def update(self, job_id: str, **changes: Any) -> JobRecord | None:
+    async def update(
+        self, job_id: str, *, if_unfinished: bool = False, **changes: Any
+    ) -> JobRecord | None:
         def work() -> JobRecord | None:
             with self._lock:
                 rows = self._db.execute("SELECT record FROM jobs WHERE id = ?", (job_id,))
                 row = rows.fetchone()
                 if row is None:
                     return None
-                job = apply_changes(JobRecord.from_dict(json.loads(row[0])), changes)
+                current = JobRecord.from_dict(json.loads(row[0]))
+                if if_unfinished and current.finished:
+                    return None
+                job = apply_changes(current, changes)
                 self._db.execute(
                     "UPDATE jobs SET status = ?, record = ? WHERE id = ?",
                     (job.status, json.dumps(job.to_dict()), job_id),

@@ -43,7 +43,7 @@ class Call:
 
     async def run(self, name: str, arguments: dict[str, Any]) -> types.CallToolResult:
         try:
-            self.state.limiters.invocations.hit(self.user.sub)
+            await self.state.limiters.invocations.hit(self.user.sub)
             service = await self.state.oscar.get_service(name, auth=self.user.authorization)
             return await self._run(service, parse_spec(service), arguments)
         except GatewayError as exc:

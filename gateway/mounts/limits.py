@@ -46,11 +46,11 @@ def visitor_key(scope: Scope) -> str:
     return f"anonymous:{client.host if client else 'unknown'}"
 
 
-def count_invocation(limiters: Limiters, user: User, scope: Scope) -> None:
+async def count_invocation(limiters: Limiters, user: User, scope: Scope) -> None:
     """Count one UI invocation of ``user``; ``RateLimited`` (429) beyond a limit."""
     if user.kind == "service_token":
-        limiters.public.hit(visitor_key(scope), what="anonymous runs from your address")
-    limiters.invocations.hit(user.sub)
+        await limiters.public.hit(visitor_key(scope), what="anonymous runs from your address")
+    await limiters.invocations.hit(user.sub)
 
 
 def body_limit(settings: Settings, user: User) -> int:
@@ -91,8 +91,8 @@ async def admit_limits(
     """Apply the UI path's rate and body limits (see module docstring); returns ``receive``."""
     method = scope.get("method", "GET")
     if is_invocation(method, route):
-        count_invocation(limiters, user, scope)
+        await count_invocation(limiters, user, scope)
     elif user.kind == "service_token" and method == "POST" and route.startswith(UPLOAD_ROUTES):
         # Anonymous uploads fill the disk: they share the per-IP budget of anonymous runs.
-        limiters.public.hit(visitor_key(scope), what="anonymous uploads from your address")
+        await limiters.public.hit(visitor_key(scope), what="anonymous uploads from your address")
     return await bounded_body(scope, receive, settings=settings, user=user)
