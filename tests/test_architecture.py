@@ -55,6 +55,29 @@ def test_package_imports_only_what_lies_below_it(package: str) -> None:
     assert not back_edges, sorted(back_edges)
 
 
+def _module_names() -> set[str]:
+    names = set()
+    for package in OURS:
+        for path in modules(package):
+            parts = list(path.relative_to(ROOT).with_suffix("").parts)
+            names.add(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+    return names
+
+
+def test_every_import_of_ours_names_a_module_of_this_tree() -> None:
+    # A stale path (a module that moved) could still import from an older installed copy.
+    known = _module_names()
+    stale = set()
+    for package in [*OURS, "tests", "bench"]:
+        for path in modules(package):
+            for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+                if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                    top = node.module.split(".")[0]
+                    if top in OURS and node.module not in known:
+                        stale.add(f"{path.relative_to(ROOT)}: {node.module}")
+    assert not stale, sorted(stale)
+
+
 def test_the_checker_sees_function_level_imports(tmp_path: Path) -> None:
     sneaky = tmp_path / "m.py"
     sneaky.write_text("def f():\n    from gateway.app import create_app\n    import auth.oidc\n")

@@ -25,7 +25,7 @@ from auth.state import auth_state
 from core.errors import BadRequest, Forbidden, NotFound
 from core.identity import User
 from core.settings import Settings
-from gateway.dependencies import AppSettings, Oscar
+from gateway.deps import AppSettings, Oscar
 from oscar.names import is_service_name
 
 router = APIRouter(include_in_schema=False)
