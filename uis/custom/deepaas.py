@@ -61,9 +61,11 @@ def build(ctx: ServiceContext) -> gr.Blocks:
                 inputs = [field_for(arg) for arg in args]
                 run = gr.Button("Predict", variant="primary")
             with gr.Column():
-                result = gr.JSON(label="Prediction")
+                result = gr.JSON(label="Prediction", elem_id="deepaas-prediction")
                 with gr.Accordion("Full log", open=False):
-                    log = gr.Textbox(label="Log", lines=12, max_lines=30, buttons=["copy"])
+                    log = gr.Textbox(
+                        label="Log", elem_id="deepaas-log", lines=12, max_lines=30, buttons=["copy"]
+                    )
         footer(spec)
         fn = _sync(ctx, args) if spec.mode == "sync" else _async(ctx, args)
         run.click(
