@@ -10,12 +10,16 @@ Screenshots go to ``artifacts/ui/``.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
 from playwright.sync_api import Browser, Page, expect
 
+from devstack.gateway import GatewayProcess
+from devstack.idp import DevIdp
 from tests.fixtures.browser import ARTIFACTS as BROWSER_ARTIFACTS
 from tests.fixtures.gateway import Stack
 from tests.test_ui_browser import log_in
@@ -23,6 +27,7 @@ from tests.test_ui_browser import log_in
 pytestmark = pytest.mark.browser
 ARTIFACTS = BROWSER_ARTIFACTS / "ui"
 TIMEOUT = 60_000
+DEMO = Path(__file__).parent.parent / "examples" / "services" / "deepaas-demo.yaml"
 
 
 def shot(page: Page, name: str) -> None:
@@ -76,3 +81,42 @@ def test_deepaas_demo_form_predicts_and_shows_the_models_own_error(
     )
     expect(log).to_have_value(re.compile(r"error: argument --top_k"))
     shot(page, "deepaas-model-error")
+
+
+def async_copy(directory: Path) -> Path:
+    """The deepaas-demo as ai4-papi deploys it: bucket-triggered (no sync mode annotation)."""
+    text = DEMO.read_text().replace("deepaas-demo", "deepaas-async")
+    text = text.replace("        oscar-gateway/mode: sync\n", "")
+    assert "oscar-gateway/mode" not in text
+    path = directory / "deepaas-async.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_async_deepaas_model_runs_as_a_job_and_shows_its_json_and_log_outputs(
+    chromium_browser: Browser,
+    idp: DevIdp,
+    local_oscar_factory: Callable[..., Any],
+    auth_gateway_factory: Callable[..., GatewayProcess],
+    tmp_path: Path,
+) -> None:
+    oscar = local_oscar_factory(services=[async_copy(tmp_path)], oidc_issuers=[idp.issuer])
+    stack = Stack(idp=idp, oscar=oscar, gateway=auth_gateway_factory(idp, oscar__url=oscar.url))
+    photo = tmp_path / "blue.png"
+    Image.new("RGB", (40, 40), (20, 40, 230)).save(photo)
+    page = log_in(chromium_browser, stack, "alice")
+    page.goto(f"{stack.gateway.url}/ui/deepaas-async/")
+    expect(page.get_by_text("asynchronous (runs as a job)")).to_be_visible()
+    page.locator('input[type="file"]').first.set_input_files(str(photo))
+    page.get_by_label("top_k").fill("1")
+    page.get_by_role("button", name="Predict").click()
+    result = page.locator("#deepaas-prediction")
+    # <name>.json of the output folder: the prediction deepaas-cli saved.
+    expect(result).to_contain_text("blue", timeout=TIMEOUT)
+    expect(result.get_by_text("label")).to_have_count(1)
+    page.get_by_text("Full log").click()
+    # <name>.log of the output folder: the script's own log.
+    log = page.locator("#deepaas-log textarea")
+    expect(log).to_have_value(re.compile(r"Final command: deepaas-cli --deepaas_method_output"))
+    expect(log).to_have_value(re.compile(r"New output is"))
+    shot(page, "deepaas-async")
