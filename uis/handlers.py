@@ -28,7 +28,7 @@ from core.identity import User
 from core.settings import Settings
 from oscar.client import OscarClient
 from oscar.payloads import Output, decode_output, encode_body, sniff
-from uis.deepaas import PredictArgsCache
+from uis.deepaas import PredictArg, PredictArgsCache
 from uis.files import in_gradio_cache
 from uis.spec import FormField, UISpec
 
@@ -70,6 +70,8 @@ class ServiceContext:
     jobs: JobRunner | None = None
     # DEEPaaS predict arguments by definition hash (``uis.deepaas``); None: asked every build.
     deepaas: PredictArgsCache | None = None
+    # A DEEPaaS model's predict arguments, set by ``uis.custom.deepaas.prepare`` before build.
+    predict_args: tuple[PredictArg, ...] | None = None
 
     def record(self, outcome: str) -> None:
         if self.metrics is not None:

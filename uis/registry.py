@@ -6,6 +6,14 @@ A custom UI is a module ``uis/custom/<name with - as _>.py`` with ``API_NAME``
 ``oscar-gateway/ui`` annotation, or by the service's own name when a module of
 that name exists.  Adding one touches nothing else.  Importing a custom module
 must not import gradio (the portal reads ``API_NAME`` without it).
+
+A DEEPaaS model (AI4EOSC) gets ``uis/custom/deepaas.py`` when annotated
+``oscar-gateway/ui: deepaas`` or when its script runs ``deepaas-cli``.
+
+A module may also define ``async def prepare(ctx, service, *, auth)``: what the
+UI needs from OSCAR before it is built (the DEEPaaS model's ``--help``).  The
+gateway awaits it with the first admitted caller's ``Authorization`` before
+building, because the build itself runs without a caller (``gateway/mounts``).
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ from dataclasses import replace
 from types import ModuleType
 from typing import TYPE_CHECKING
 
+from oscar.models import Service
 from uis import generated
 from uis.spec import PREFIX, UISpec
 
@@ -26,6 +35,7 @@ if TYPE_CHECKING:
     from uis.handlers import ServiceContext
 
 PACKAGE = "uis.custom"
+DEEPAAS_UI = "deepaas"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
 
@@ -47,7 +57,23 @@ def resolve(spec: UISpec) -> tuple[ModuleType, UISpec]:
             return module, spec
         problem = f"{PREFIX}ui: no custom UI called {spec.custom_ui!r}; the generic UI is used"
         return generated, replace(spec, problems=(*spec.problems, problem))
+    if spec.deepaas:
+        return _deepaas(), spec
     return custom_module(spec.service) or generated, spec
+
+
+def _deepaas() -> ModuleType:
+    module = custom_module(DEEPAAS_UI)
+    assert module is not None, "uis/custom/deepaas.py is part of the package"
+    return module
+
+
+async def prepare(ctx: ServiceContext, service: Service, *, auth: str) -> None:
+    """Run the UI module's ``prepare`` hook, if it has one, with a caller's credential."""
+    module, _ = resolve(ctx.spec)
+    hook = getattr(module, "prepare", None)
+    if hook is not None:
+        await hook(ctx, service, auth=auth)
 
 
 def api_name(spec: UISpec) -> str:

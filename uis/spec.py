@@ -65,6 +65,8 @@ class UISpec:
     description: str = ""
     article: str = ""
     custom_ui: str | None = None
+    # The script runs ``deepaas-cli``: a DEEPaaS model (``uis/custom/deepaas.py``).
+    deepaas: bool = False
     fields: tuple[FormField, ...] = ()
     examples: tuple[Any, ...] = ()
     concurrency: int | None = None
@@ -94,6 +96,7 @@ def parse_spec(service: Service) -> UISpec:
         description=notes.get("description", "").strip(),
         article=notes.get("article", "").strip(),
         custom_ui=notes.get("ui", "").strip() or None,
+        deepaas=calls_deepaas_cli(service),
         fields=fields,
         examples=_examples(notes.get("examples"), problems),
         concurrency=_concurrency(notes.get("concurrency"), problems),
@@ -101,6 +104,11 @@ def parse_spec(service: Service) -> UISpec:
         problems=tuple(problems),
         declared=frozenset(notes),
     )
+
+
+def calls_deepaas_cli(service: Service) -> bool:
+    """True when the service's script runs ``deepaas-cli`` (AI4EOSC's DEEPaaS models)."""
+    return "deepaas-cli" in str(service.raw.get("script") or "")
 
 
 def default_mode(service: Service) -> Mode:

@@ -6,6 +6,10 @@ is mounted with ``gr.mount_gradio_app(..., path="")`` on a fresh FastAPI, and
 its lifespan (``run_startup_events``, the queue) is held open by a task of the
 pool until the app is stopped.  gradio is imported here, lazily: its import
 takes seconds.
+
+The build has no caller, so whatever a UI must ask OSCAR first (a DEEPaaS
+model's ``--help``) is asked before it, on the gateway's loop, with the
+credential of the caller whose request made the build (``registry.prepare``).
 """
 
 from __future__ import annotations
@@ -92,13 +96,21 @@ class Builder:
         self._one_build = anyio.Lock()
         self._loop: _BuilderLoop | None = None
 
-    async def build(self, service: Service, task_group: TaskGroup) -> Mounted:
-        """Build, mount and start the app of ``service``; its lifespan runs in ``task_group``."""
+    async def build(self, service: Service, task_group: TaskGroup, *, caller: User) -> Mounted:
+        """Build, mount and start the app of ``service``; its lifespan runs in ``task_group``.
+
+        ``caller`` is the user whose request needs the app: the UI's ``prepare``
+        hook asks OSCAR as them (the app itself is shared by every permitted user).
+        """
+        from uis import registry
+
         started = time.perf_counter()
+        ctx = self.context(service)
+        await registry.prepare(ctx, service, auth=caller.authorization)
         async with self._one_build:
             if self._loop is None:
                 self._loop = _BuilderLoop()
-            app, blocks = await self._loop.run(lambda: self._make(service))
+            app, blocks = await self._loop.run(lambda: self._make(ctx))
         ui = self.settings.ui
         sessions = Sessions(
             blocks, idle_seconds=ui.session_idle_seconds, max_sessions=ui.max_sessions
@@ -120,14 +132,14 @@ class Builder:
             self._loop.close()
             self._loop = None
 
-    def _make(self, service: Service) -> tuple[ASGIApp, Any]:
+    def _make(self, ctx: ServiceContext) -> tuple[ASGIApp, Any]:
         """Build the Blocks and mount them on a private FastAPI (runs on the builder loop)."""
         import gradio as gr
         from fastapi import FastAPI
 
         from uis import registry
 
-        blocks = registry.build(self.context(service))
+        blocks = registry.build(ctx)
         tune_queue(blocks, self.settings)
         parent = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
         gradio_cors_off(parent)  # the gateway's allow-list is the only CORS policy
@@ -142,7 +154,7 @@ class Builder:
             max_file_size=self.settings.limits.max_body_bytes,
             # Gradio's queue builds result-file URLs from the app's own root_path, not the
             # scope's: without it, output files lose the Nginx prefix behind a proxy and 404.
-            root_path=f"{self.settings.root_path}/ui/{service.name}",
+            root_path=f"{self.settings.root_path}/ui/{ctx.spec.service}",
         )
         mark_launched(blocks)  # Gradio's file-path checks run only for launched Blocks
         return private, blocks

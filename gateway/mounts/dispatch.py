@@ -109,13 +109,13 @@ class UIMounts:
         request = Request(scope)
         user = await self._caller(request, name)
         if user.kind == "service_token":
-            return await self.pool.app_for(self._token_service(user, name)), user
+            return await self.pool.app_for(self._token_service(user, name), user), user
         try:
             service = await self.access.service_for(user, name)
         except Unauthorized:
             # OSCAR refused the token (expired or revoked there): log in again.
             raise LoginRequired() from None
-        return await self.pool.app_for(service), user
+        return await self.pool.app_for(service, user), user
 
     async def _caller(self, request: Request, name: str) -> User:
         try:

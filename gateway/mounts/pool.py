@@ -15,6 +15,7 @@ from typing import Any
 
 import anyio
 
+from core.identity import User
 from core.metrics import Metrics
 from core.settings import Settings
 from gateway.mounts.builder import Builder, Mounted
@@ -69,8 +70,11 @@ class Pool:
         self.apps.clear()
         self._retiring.clear()
 
-    async def app_for(self, service: Service) -> Mounted:
-        """The live app of ``service``, built (or rebuilt on a new definition) if needed."""
+    async def app_for(self, service: Service, caller: User) -> Mounted:
+        """The live app of ``service``, built (or rebuilt on a new definition) if needed.
+
+        A build prepares the UI as ``caller`` (``Builder.build``).
+        """
         wanted = definition_hash(service)
         mounted = self.apps.get(service.name)
         if mounted is not None and mounted.definition_hash == wanted:
@@ -81,7 +85,7 @@ class Pool:
             mounted = self.apps.get(service.name)
             if mounted is not None and mounted.definition_hash == wanted:
                 return mounted
-            fresh = await self.builder.build(service, self._tg)
+            fresh = await self.builder.build(service, self._tg, caller=caller)
             if mounted is not None:
                 self._retiring.append(mounted)  # closed by the sweeper once idle
             self.apps[service.name] = fresh

@@ -72,3 +72,20 @@ def model_error(log: str) -> str:
         if "error:" in lowered or lowered.startswith(("error", "traceback")):
             return line
     return lines[-1] if lines else "The model answered nothing."
+
+
+def job_answer(files: list[tuple[str, str]], job_log: list[str]) -> tuple[Any | None, str]:
+    """(prediction, log) of an async run: its ``<name>.json`` and ``<name>.log`` outputs.
+
+    ``files`` are (name, text) pairs of the output folder's objects for this input;
+    without a ``.log`` file the job's own log stands in.
+    """
+    texts = dict(files)
+    log = next((t for n, t in texts.items() if n.endswith(".log")), "\n".join(job_log))
+    for name, text in texts.items():
+        if name.endswith(".json"):
+            try:
+                return json.loads(text), log
+            except ValueError:
+                continue
+    return prediction(log), log

@@ -19,7 +19,7 @@ from oscar.client import OscarClient
 from oscar.models import Service
 from oscar.payloads import decode_output, encode_body
 from uis.deepaas.arguments import PredictArg, from_help, from_schema
-from uis.spec import PREFIX, definition_hash
+from uis.spec import PREFIX, calls_deepaas_cli, definition_hash
 
 SCHEMA_ANNOTATION = f"{PREFIX}deepaas-schema"
 _MAX_ENTRIES = 256
@@ -29,7 +29,7 @@ def is_deepaas(service: Service) -> bool:
     """True for a DEEPaaS model service (its script or its ``ui`` annotation says so)."""
     if service.annotations.get(f"{PREFIX}ui", "").strip() == "deepaas":
         return True
-    return "deepaas-cli" in str(service.raw.get("script") or "")
+    return calls_deepaas_cli(service)
 
 
 class PredictArgsCache:
