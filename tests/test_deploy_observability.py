@@ -98,7 +98,8 @@ def test_readyz_is_ready_when_oscar_and_the_session_store_answer(
     gateway = gateway_factory(oscar__url=local_oscar.url)
     response = httpx.get(f"{gateway.url}/readyz")
     assert response.status_code == 200, response.text
-    assert response.json() == {"status": "ready", "checks": {"oscar": "ok", "sessions": "ok"}}
+    checks = {"oscar": "ok", "sessions": "ok", "limits": "ok"}
+    assert response.json() == {"status": "ready", "checks": checks}
 
 
 def test_readyz_says_oscar_unavailable_when_nothing_listens(
@@ -109,7 +110,7 @@ def test_readyz_says_oscar_unavailable_when_nothing_listens(
     assert response.status_code == 503
     body = response.json()
     assert body["status"] == "unready"
-    assert body["checks"] == {"oscar": "OSCAR unavailable", "sessions": "ok"}
+    assert body["checks"] == {"oscar": "OSCAR unavailable", "sessions": "ok", "limits": "ok"}
     assert "Traceback" not in response.text
 
 
