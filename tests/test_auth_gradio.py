@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -35,10 +36,15 @@ uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]))
 
 
 @pytest.fixture
-def gradio_gateway(idp: DevIdp) -> Iterator[str]:
+def gradio_gateway(idp: DevIdp, tmp_path: Path) -> Iterator[str]:
     port = free_port()
     env = settings_env(
-        {**idp.gateway_settings(), "demo": True, "public_url": f"http://127.0.0.1:{port}"}
+        {
+            **idp.gateway_settings(),
+            "demo": True,
+            "public_url": f"http://127.0.0.1:{port}",
+            "jobs__sqlite_path": str(tmp_path / "jobs.sqlite3"),  # not the repo's var/
+        }
     )
     env["GRADIO_ANALYTICS_ENABLED"] = "False"
     process = ManagedProcess(
