@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -35,15 +34,17 @@ uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]))
 """
 
 
-@pytest.fixture
-def gradio_gateway(idp: DevIdp, tmp_path: Path) -> Iterator[str]:
+@pytest.fixture(scope="module")
+def gradio_gateway(idp: DevIdp, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One such process for the module (gradio's import alone takes seconds of CPU)."""
     port = free_port()
     env = settings_env(
         {
             **idp.gateway_settings(),
             "demo": True,
             "public_url": f"http://127.0.0.1:{port}",
-            "jobs__sqlite_path": str(tmp_path / "jobs.sqlite3"),  # not the repo's var/
+            # not the repo's var/
+            "jobs__sqlite_path": str(tmp_path_factory.mktemp("gateway") / "jobs.sqlite3"),
         }
     )
     env["GRADIO_ANALYTICS_ENABLED"] = "False"
