@@ -77,10 +77,21 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
     )
 
 
+# Idle keep-alive connections stay open this long (uvicorn's default is 5 s).  Clients'
+# pools drop theirs after 5 s (httpx, so the gateway's): a server closing at the same
+# moment resets a connection a client has just sent a request on.  75 s is nginx's
+# default, what an OSCAR behind an ingress keeps.
+KEEP_ALIVE_SECONDS = 75
+
+
 async def _serve(config: ServerConfig, sock: socket.socket) -> int:
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(config), log_level="warning", access_log=False, timeout_graceful_shutdown=5
+            create_app(config),
+            log_level="warning",
+            access_log=False,
+            timeout_graceful_shutdown=5,
+            timeout_keep_alive=KEEP_ALIVE_SECONDS,
         )
     )
     task = asyncio.create_task(server.serve(sockets=[sock]))
