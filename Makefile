@@ -43,6 +43,7 @@ lint: install
 
 bench: install
 	$(PY) bench/uis.py
+	$(PY) bench/overhead.py
 
 clean:
 	rm -rf $(VENV) $(IDP_DIR)/node_modules .pytest_cache .mypy_cache .ruff_cache
