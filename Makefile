@@ -45,6 +45,7 @@ bench: install
 	$(PY) bench/uis.py
 	$(PY) bench/soak.py
 	$(PY) bench/replicas.py
+	$(PY) bench/overhead.py
 
 clean:
 	rm -rf $(VENV) $(IDP_DIR)/node_modules .pytest_cache .mypy_cache .ruff_cache

@@ -17,11 +17,8 @@ and a gateway process; then measures, through real sockets with alice's bearer:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -29,13 +26,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+from common import call, pct, standalone, start_gateway
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from devstack.idp import DevIdp, fetch_tokens  # noqa: E402
-from devstack.oscar import LocalOscar  # noqa: E402
-from devstack.processes import free_port  # noqa: E402
+from devstack.idp import DevIdp, fetch_tokens
+from devstack.oscar import LocalOscar
 
 SCRIPT = '#!/bin/sh\necho "hi $(cat "$INPUT_FILE_PATH")"\n'
 
@@ -50,11 +44,6 @@ def rss_mb(pid: int) -> float:
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
 
 
 def create_services(oscar: LocalOscar, token: str, count: int) -> None:
@@ -73,52 +62,6 @@ def create_services(oscar: LocalOscar, token: str, count: int) -> None:
         list(pool.map(create, range(1, count)))
 
 
-def start_gateway(idp: DevIdp, oscar: LocalOscar, **ui: str) -> tuple[subprocess.Popen, str, float]:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {
-        **os.environ,
-        "GATEWAY_PUBLIC_URL": url,
-        "GATEWAY_DEMO": "true",
-        "GATEWAY_SESSION__SECRET": "bench-" + "x" * 40,
-        "GATEWAY_OSCAR__URL": oscar.url,
-        "GATEWAY_OIDC__ISSUER": idp.issuer,
-        "GATEWAY_OIDC__CLIENT_ID": idp.client_id,
-        "GATEWAY_OIDC__CLIENT_SECRET": idp.client_secret,
-        "GATEWAY_OIDC__RESOURCE": idp.audience,
-        "GATEWAY_OIDC__AUDIENCES": json.dumps([idp.audience]),
-        "GATEWAY_LIMITS__INVOCATIONS_PER_MINUTE": "100000",
-        "GATEWAY_LOG_LEVEL": "WARNING",
-        **{f"GATEWAY_UI__{k.upper()}": v for k, v in ui.items()},
-    }
-    argv = [sys.executable, "-m", "gateway", "serve", "--host", "127.0.0.1", "--port", str(port)]
-    started = time.perf_counter()
-    proc = subprocess.Popen(
-        argv, env=env, cwd=tempfile.mkdtemp(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    while True:
-        try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                return proc, url, time.perf_counter() - started
-        except httpx.TransportError:
-            pass
-        if proc.poll() is not None:
-            raise RuntimeError("the gateway exited during start-up")
-        time.sleep(0.01)
-
-
-def call(http: httpx.Client, ui: str, api: str, data: list) -> float:
-    started = time.perf_counter()
-    event_id = http.post(f"{ui}/gradio_api/call/{api}", json={"data": data}).json()["event_id"]
-    with http.stream("GET", f"{ui}/gradio_api/call/{api}/{event_id}") as r:
-        for line in r.iter_lines():
-            if line.startswith("event: complete"):
-                return time.perf_counter() - started
-            if line.startswith("event: error"):
-                raise RuntimeError(f"call to {ui} failed")
-    raise RuntimeError("stream ended without a result")
-
-
 def first_open(http: httpx.Client, url: str, name: str) -> tuple[float, float]:
     started = time.perf_counter()
     with http.stream("GET", f"{url}/ui/{name}/", headers={"Accept": "text/html"}) as r:
@@ -127,60 +70,6 @@ def first_open(http: httpx.Client, url: str, name: str) -> tuple[float, float]:
         first_byte = time.perf_counter() - started
     call(http, f"{url}/ui/{name}", "predict", ["x"])
     return first_byte, time.perf_counter() - started
-
-
-STANDALONE = """
-import sys, anyio, httpx, uvicorn, gradio as gr
-from fastapi import FastAPI
-from core.identity import User
-from gateway.mounts.builder import tune_queue
-from oscar.client import OscarClient
-from core.settings import Settings
-from uis import registry
-from uis.handlers import USER_STATE_KEY, ServiceContext
-from uis.spec import parse_spec
-
-oscar_url, token, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
-settings = Settings(demo=True, oscar={"url": oscar_url})
-user = User(sub="alice", kind="bearer", access_token=token)
-
-async def main():
-    async with httpx.AsyncClient(timeout=60) as http:
-        oscar = OscarClient(http, settings.oscar)
-        service = await oscar.get_service("bench-000", auth=user.authorization)
-        blocks = registry.build(ServiceContext(parse_spec(service), oscar, settings))
-        tune_queue(blocks, settings)
-        app = gr.mount_gradio_app(FastAPI(), blocks, path="", ssr_mode=False)
-
-        async def with_user(scope, receive, send):
-            # What the dispatcher does after authenticating: the caller in the scope state.
-            if scope["type"] == "http":
-                scope = {**scope, "state": {**scope.get("state", {}), USER_STATE_KEY: user}}
-            await app(scope, receive, send)
-
-        config = uvicorn.Config(with_user, host="127.0.0.1", port=port, log_level="warning")
-        await uvicorn.Server(config).serve()
-
-anyio.run(main)
-"""
-
-
-def standalone(oscar: LocalOscar, token: str) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-c", STANDALONE, oscar.url, token, str(port)],
-        cwd=REPO,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(600):
-        try:
-            if httpx.get(f"{url}/config", timeout=1).status_code == 200:
-                return proc, url
-        except httpx.TransportError:
-            time.sleep(0.1)
-    raise RuntimeError("standalone gradio did not start")
 
 
 def main() -> None:
@@ -265,7 +154,7 @@ def run(idp: DevIdp, oscar: LocalOscar, args: argparse.Namespace) -> None:
                 f"{pct(busy, 0.99):.1f} ms (idle gateway: {pct(quiet, 0.5):.1f} / "
                 f"{pct(quiet, 0.99):.1f} ms)"
             )
-        sa_proc, sa_url = standalone(oscar, token)
+        sa_proc, sa_url = standalone(oscar, token, names[0])
         try:
             with httpx.Client(headers=headers, timeout=120) as http:
                 call(http, sa_url, "predict", ["warm"])

@@ -77,10 +77,21 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
     )
 
 
+# Idle keep-alive connections stay open this long (uvicorn's default is 5 s).  Clients'
+# pools drop theirs after 5 s (httpx, so the gateway's): a server closing at the same
+# moment resets a connection a client has just sent a request on.  75 s is nginx's
+# default, what an OSCAR behind an ingress keeps.
+KEEP_ALIVE_SECONDS = 75
+
+
 async def _serve(config: ServerConfig, sock: socket.socket) -> int:
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(config), log_level="warning", access_log=False, timeout_graceful_shutdown=5
+            create_app(config),
+            log_level="warning",
+            access_log=False,
+            timeout_graceful_shutdown=5,
+            timeout_keep_alive=KEEP_ALIVE_SECONDS,
         )
     )
     task = asyncio.create_task(server.serve(sockets=[sock]))
@@ -113,7 +124,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    sock = socket.socket(socket.AF_INET6 if ":" in config.host else socket.AF_INET)
+    sys.exit(asyncio.run(_serve(config, listening_socket(config.host, config.port))))
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """The bound socket uvicorn serves on (bound here so ``--port 0`` can print its port).
+
+    Its protocol is ``IPPROTO_TCP``, not the default 0: asyncio turns on TCP_NODELAY
+    only for accepted sockets whose ``proto`` says TCP, and they inherit the listener's.
+    With Nagle left on, the response body (a second write, after the headers) waited
+    for the client's delayed ACK: about 40 ms on every request.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((config.host, config.port))
-    sys.exit(asyncio.run(_serve(config, sock)))
+    sock.bind((host, port))
+    return sock

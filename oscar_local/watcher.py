@@ -104,14 +104,18 @@ class BucketWatcher:
         except StorageError as exc:
             log.warning("cannot list %s/%s: %s", folder.bucket, folder.prefix, exc.message)
             return
+        service = self._lookup(folder.service)
+        # Unwatched, or replaced by an update while the listing ran (in a thread, so an
+        # upload made after the update can be in it): the folders watched now take
+        # over, from what was seen when they replaced this one.  Going on here too
+        # would start a second job for that upload.
+        if service is None or not any(f is folder for f in self._folders.get(folder.service, [])):
+            return
         current = {
             o.key: o.etag for o in objects if not o.key.endswith("/")
         }  # folder markers are no input
         new = [key for key, etag in current.items() if folder.seen.get(key) != etag]
         folder.seen = current
-        service = self._lookup(folder.service)
-        if service is None or self._folders.get(folder.service) is None:
-            return
         for key in new:
             log.info("new object %s/%s starts a job of %s", folder.bucket, key, folder.service)
             self._submit(service, folder.bucket, key)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 from gradio_client import Client
@@ -16,23 +15,24 @@ from devstack.nginx import Nginx
 from devstack.processes import free_port
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def behind_nginx(
     idp: DevIdp,
-    local_oscar_factory: Callable[..., object],
-    auth_gateway_factory: Callable[..., GatewayProcess],
-    tmp_path: Path,
+    module_oscar_factory: Callable[..., object],
+    module_gateway_factory: Callable[..., GatewayProcess],
 ) -> Iterator[str]:
-    """The public URL (Nginx, prefix /oscar-gateway) of a gateway in front of a local OSCAR."""
-    oscar = local_oscar_factory(oidc_issuers=[idp.issuer])
+    """The public URL (Nginx, prefix /oscar-gateway) of a gateway in front of a local OSCAR.
+
+    One for the module: its tests only call the demo services, with their own tokens.
+    """
+    oscar = module_oscar_factory(oidc_issuers=[idp.issuer])
     port = free_port()
     nginx = Nginx([port], prefix="/oscar-gateway")
-    auth_gateway_factory(
-        idp,
+    module_gateway_factory(
+        **idp.gateway_settings(),
         port=port,
         public_url=nginx.url,
         oscar__url=oscar.url,  # type: ignore[attr-defined]
-        jobs__sqlite_path=str(tmp_path / "jobs.sqlite3"),
     )
     with nginx:
         yield nginx.url

@@ -15,6 +15,12 @@ from devstack.idp import fetch_tokens
 from tests.fixtures.gateway import Stack
 
 
+@pytest.fixture(scope="module")
+def stack(module_stack: Stack) -> Stack:
+    """One stack for this module: its tests read the demo services, follow their own jobs."""
+    return module_stack
+
+
 def _bearer(stack: Stack, user: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {fetch_tokens(stack.idp, user=user)['access_token']}"}
 

@@ -15,9 +15,10 @@ from tests.fixtures.gateway import Browser, callback_prefix, login, start_login
 GatewayFactory = Callable[..., GatewayProcess]
 
 
-@pytest.fixture
-def gateway(idp: DevIdp, auth_gateway_factory: GatewayFactory) -> GatewayProcess:
-    return auth_gateway_factory(idp)
+@pytest.fixture(scope="module")
+def gateway(idp: DevIdp, module_gateway_factory: GatewayFactory) -> GatewayProcess:
+    """One gateway for the module: each test logs in with its own client and cookies."""
+    return module_gateway_factory(**idp.gateway_settings())
 
 
 def _set_cookie(response: httpx.Response, name: str) -> str:

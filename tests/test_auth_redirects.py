@@ -32,11 +32,12 @@ OFF_SITE = [
 
 
 @pytest.fixture(scope="module")
-def gateway(idp: DevIdp) -> Iterator[GatewayProcess]:
+def gateway(idp: DevIdp, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
     from devstack.gateway import settings_env
 
     process = GatewayProcess(
-        env=settings_env({**idp.gateway_settings(), "demo": True, "session__secret": "s" * 32})
+        env=settings_env({**idp.gateway_settings(), "demo": True, "session__secret": "s" * 32}),
+        cwd=tmp_path_factory.mktemp("gateway"),  # its job store (var/) is its own
     ).start()
     yield process
     process.stop()

@@ -18,9 +18,10 @@ SECRET = secrets.token_urlsafe(32)
 ALLOWED = "http://127.0.0.1:9"
 
 
-@pytest.fixture
-def gateway(gateway_factory: Callable[..., GatewayProcess]) -> GatewayProcess:
-    return gateway_factory(session__secret=SECRET, embed__allowed_origins=[ALLOWED])
+@pytest.fixture(scope="module")
+def gateway(module_gateway_factory: Callable[..., GatewayProcess]) -> GatewayProcess:
+    """One gateway for the module: its tests send it links and preflights, it keeps nothing."""
+    return module_gateway_factory(session__secret=SECRET, embed__allowed_origins=[ALLOWED])
 
 
 def _settings(gateway: GatewayProcess, **extra: Any) -> Settings:

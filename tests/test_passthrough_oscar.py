@@ -16,6 +16,12 @@ from devstack.processes import free_port
 from tests.fixtures.gateway import Stack
 
 
+@pytest.fixture(scope="module")
+def stack(module_stack: Stack) -> Stack:
+    """One stack for this module: its tests only read the demo services through it."""
+    return module_stack
+
+
 def _oidc_client(stack: Stack, user: str = "alice") -> Client:
     token = fetch_tokens(stack.idp, user=user)["access_token"]
     return Client(

@@ -14,6 +14,12 @@ from tests.fixtures.gateway import Stack, login
 DEMO_FOR_ALICE = {"cowsay", "grayify", "classify", "text-to-image", "deepaas-demo"}
 
 
+@pytest.fixture(scope="module")
+def stack(module_stack: Stack) -> Stack:
+    """One stack for this module: its tests read the demo services (one adds one, removes it)."""
+    return module_stack
+
+
 def listed(page: str) -> set[str]:
     return {part.split('"', 1)[0] for part in page.split('data-service="')[1:]}
 

@@ -33,18 +33,24 @@ def file_object(path: str) -> dict[str, Any]:
     return {"path": path, "meta": {"_type": "gradio.FileData"}, "orig_name": "x.txt"}
 
 
-def make_echo(stack: Stack, token: str, **extra: Any) -> str:
+@pytest.fixture(scope="module")
+def stack(module_stack: Stack) -> Stack:
+    """One stack for this module: each test attacks an echo service of its own."""
+    return module_stack
+
+
+def make_echo(stack: Stack, token: str, name: str, **extra: Any) -> str:
     create_service(
         stack,
         token,
         {
-            "name": "echo-file",
+            "name": name,
             "script": ECHO,
             "annotations": {"oscar-gateway/input": "file", "oscar-gateway/output": "text"},
             **extra,
         },
     )
-    return f"{stack.gateway.url}/ui/echo-file"
+    return f"{stack.gateway.url}/ui/{name}"
 
 
 def leaked(answer: Any) -> bool:
@@ -54,7 +60,7 @@ def leaked(answer: Any) -> bool:
 
 def test_a_host_file_named_as_input_is_refused_and_an_upload_works(stack: Stack) -> None:
     token = fetch_tokens(stack.idp, user="alice")["access_token"]
-    ui = make_echo(stack, token)
+    ui = make_echo(stack, token, "echo-file")
     with httpx.Client(timeout=30, headers={"Authorization": f"Bearer {token}"}) as http:
         for target in TARGETS:
             posted = http.post(
@@ -86,7 +92,7 @@ def test_a_host_file_named_as_input_is_refused_and_an_upload_works(stack: Stack)
 
 def test_gradio_client_cannot_name_host_files_but_can_upload(stack: Stack, tmp_path: Path) -> None:
     token = fetch_tokens(stack.idp, user="alice")["access_token"]
-    ui = make_echo(stack, token)
+    ui = make_echo(stack, token, "echo-file-client")
     # The first request builds the UI: allow for a busy machine.
     client = Client(
         f"{ui}/",
@@ -116,7 +122,9 @@ def test_gradio_client_cannot_name_host_files_but_can_upload(stack: Stack, tmp_p
 
 def test_another_users_upload_cannot_be_named_as_input(stack: Stack) -> None:
     alice_token = fetch_tokens(stack.idp, user="alice")["access_token"]
-    ui = make_echo(stack, alice_token, visibility="restricted", allowed_users=["bob"])
+    ui = make_echo(
+        stack, alice_token, "echo-file-shared", visibility="restricted", allowed_users=["bob"]
+    )
     bob_token = fetch_tokens(stack.idp, user="bob")["access_token"]
     alice = httpx.Client(timeout=30, headers={"Authorization": f"Bearer {alice_token}"})
     bob = httpx.Client(timeout=30, headers={"Authorization": f"Bearer {bob_token}"})

@@ -12,6 +12,7 @@ import json
 import secrets
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -22,7 +23,8 @@ from devstack.idp import DevIdp, b64url, fetch_tokens
 TokenMaker = Callable[[DevIdp], str]
 
 
-def _gateway_for(idp: DevIdp) -> GatewayProcess:
+def _gateway_for(idp: DevIdp, workdir: Path) -> GatewayProcess:
+    # its own working directory: its job store (var/) is not shared with other gateways
     env = {
         "GATEWAY_DEMO": "true",
         "GATEWAY_SESSION__SECRET": secrets.token_urlsafe(32),
@@ -32,12 +34,12 @@ def _gateway_for(idp: DevIdp) -> GatewayProcess:
         "GATEWAY_OIDC__RESOURCE": idp.audience,
         "GATEWAY_OIDC__AUDIENCES": json.dumps([idp.audience]),
     }
-    return GatewayProcess(env=env)
+    return GatewayProcess(env=env, cwd=workdir)
 
 
 @pytest.fixture(scope="module")
-def gateway(idp: DevIdp) -> Iterator[GatewayProcess]:
-    process = _gateway_for(idp).start()
+def gateway(idp: DevIdp, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
+    process = _gateway_for(idp, tmp_path_factory.mktemp("gateway")).start()
     yield process
     process.stop()
 
@@ -126,10 +128,10 @@ def test_no_token_in_the_gateway_logs(idp: DevIdp, gateway: GatewayProcess) -> N
 
 
 def test_provider_down_cached_keys_work_and_unknown_kid_is_401(
-    idp_factory: Callable[..., DevIdp],
+    idp_factory: Callable[..., DevIdp], tmp_path: Path
 ) -> None:
     provider = idp_factory()
-    with _gateway_for(provider) as gateway:
+    with _gateway_for(provider, tmp_path) as gateway:
         token = fetch_tokens(provider, user="alice")["access_token"]
         assert _me(gateway, token).status_code == 200
         provider.kill()
@@ -141,10 +143,10 @@ def test_provider_down_cached_keys_work_and_unknown_kid_is_401(
 
 
 def test_provider_down_before_the_first_key_fetch_is_503_not_500(
-    idp_factory: Callable[..., DevIdp],
+    idp_factory: Callable[..., DevIdp], tmp_path: Path
 ) -> None:
     provider = idp_factory()
-    with _gateway_for(provider) as gateway:
+    with _gateway_for(provider, tmp_path) as gateway:
         token = provider.sign({"sub": "alice"})
         provider.kill()
         response = _me(gateway, token)

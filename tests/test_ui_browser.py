@@ -21,6 +21,12 @@ ARTIFACTS = BROWSER_ARTIFACTS / "ui"
 TIMEOUT = 60_000
 
 
+@pytest.fixture(scope="module")
+def stack(module_stack: Stack) -> Stack:
+    """One stack for this module: its tests use the demo services, each in its own context."""
+    return module_stack
+
+
 @pytest.fixture
 def browser(chromium_browser: Browser) -> Browser:
     return chromium_browser

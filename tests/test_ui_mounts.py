@@ -57,6 +57,13 @@ def create_service(stack: Stack, token: str, definition: dict[str, Any]) -> None
     assert response.status_code in (200, 201), response.text
 
 
+@pytest.fixture
+def stack(module_stack: Stack, auth_gateway_factory: Any) -> Stack:
+    """A fresh gateway (its mounted apps are counted) on the module's oscar-local."""
+    gateway = auth_gateway_factory(module_stack.idp, oscar__url=module_stack.oscar.url)
+    return Stack(idp=module_stack.idp, oscar=module_stack.oscar, gateway=gateway)
+
+
 def metric(stack: Stack, name: str) -> float:
     text = httpx.get(f"{stack.gateway.url}/metrics", timeout=10).text
     values = [line.split()[-1] for line in text.splitlines() if line.startswith(name + " ")]
@@ -75,8 +82,9 @@ def test_anonymous_browser_is_sent_to_login_and_nothing_is_built(stack: Stack) -
 
 
 def test_missing_trailing_slash_redirects_to_an_absolute_path_under_our_prefix(
-    stack: Stack,
+    module_stack: Stack,
 ) -> None:
+    stack = module_stack  # shared: this test counts no mounted apps
     with login(stack.gateway, stack.idp) as http:
         response = http.get(f"{stack.gateway.url}/ui/cowsay", follow_redirects=False)
         assert response.status_code == 307
@@ -97,7 +105,8 @@ def test_logged_in_user_gets_the_ui_and_calls_it_through_the_queue(stack: Stack)
         assert metric(stack, "gateway_mounted_uis") == 1
 
 
-def test_bearer_token_works_for_the_call_api(stack: Stack) -> None:
+def test_bearer_token_works_for_the_call_api(module_stack: Stack) -> None:
+    stack = module_stack  # shared: this test counts no mounted apps
     token = fetch_tokens(stack.idp, user="bob")["access_token"]
     headers = {"Authorization": f"Bearer {token}"}
     with httpx.Client(timeout=30, headers=headers) as http:
@@ -117,14 +126,31 @@ def test_user_without_access_gets_a_403_page_and_no_build(stack: Stack) -> None:
         assert metric(stack, "gateway_mounted_uis") == 0
 
 
-def test_new_service_appears_and_deleted_one_is_gone_without_restart(stack: Stack) -> None:
+ACCESS_CACHE_SECONDS = 0.5
+
+
+@pytest.fixture
+def short_cache_stack(module_stack: Stack, auth_gateway_factory: Any) -> Stack:
+    """A gateway that keeps OSCAR's "may this user use it" answers 0.5 s, not 3 s."""
+    oscar = module_stack.oscar
+    gateway = auth_gateway_factory(
+        module_stack.idp, oscar__url=oscar.url, ui__access_cache_seconds=ACCESS_CACHE_SECONDS
+    )
+    return Stack(idp=module_stack.idp, oscar=oscar, gateway=gateway)
+
+
+def test_new_service_appears_and_deleted_one_is_gone_without_restart(
+    short_cache_stack: Stack,
+) -> None:
+    stack = short_cache_stack
     token = fetch_tokens(stack.idp, user="alice")["access_token"]
     with login(stack.gateway, stack.idp) as http:
         ui = f"{stack.gateway.url}/ui/echo-late"
         assert http.get(f"{ui}/config").status_code == 404
         script = '#!/bin/sh\ncat "$INPUT_FILE_PATH" | tr a-z A-Z\n'
         create_service(stack, token, {"name": "echo-late", "script": script})
-        time.sleep(3.5)  # the gateway caches OSCAR's answer for ui.access_cache_seconds (3 s)
+        # past the gateway's cache of OSCAR's answer (ui.access_cache_seconds)
+        time.sleep(ACCESS_CACHE_SECONDS + 0.25)
         event, data = call(http, ui, "predict", ["shout"])
         assert event == "complete", data
         assert data[1]["value"] == "SHOUT" or "SHOUT" in json.dumps(data)
@@ -134,13 +160,14 @@ def test_new_service_appears_and_deleted_one_is_gone_without_restart(stack: Stac
             timeout=20,
         )
         assert deleted.status_code == 204
-        time.sleep(3.5)
+        time.sleep(ACCESS_CACHE_SECONDS + 0.25)
         gone = http.get(f"{ui}/", headers={"Accept": "text/html"})
         assert gone.status_code == 404
         assert metric(stack, "gateway_mounted_uis") == 0
 
 
-def test_wrong_input_type_shows_a_gradio_error(stack: Stack) -> None:
+def test_wrong_input_type_shows_a_gradio_error(module_stack: Stack) -> None:
+    stack = module_stack  # shared: this test counts no mounted apps
     with login(stack.gateway, stack.idp) as http:
         ui = f"{stack.gateway.url}/ui/cowsay"
         event, data = call(http, ui, "cowsay", ["   "])
@@ -148,7 +175,8 @@ def test_wrong_input_type_shows_a_gradio_error(stack: Stack) -> None:
         assert data is None or "Type some text" in json.dumps(data)
 
 
-def test_async_service_runs_as_a_job_and_returns_the_grayscale_image(stack: Stack) -> None:
+def test_async_service_runs_as_a_job_and_returns_the_grayscale_image(module_stack: Stack) -> None:
+    stack = module_stack  # shared: this test counts no mounted apps
     with login(stack.gateway, stack.idp) as http:
         ui = f"{stack.gateway.url}/ui/grayify"
         buffer = io.BytesIO()
@@ -226,17 +254,21 @@ def test_failure_paths_show_actionable_gradio_errors(sleepy_stack: Stack) -> Non
 
 
 @pytest.fixture
-def small_lru_stack(request: pytest.FixtureRequest, idp: Any, auth_gateway_factory: Any) -> Stack:
-    """A gateway keeping at most 2 apps, expiring idle ones after 2 s, no access cache."""
-    oscar = request.getfixturevalue("local_oscar_factory")(oidc_issuers=[idp.issuer])
+def small_lru_stack(module_stack: Stack, auth_gateway_factory: Any) -> Stack:
+    """A gateway keeping at most 2 apps, expiring idle ones after 8 s, no access cache.
+
+    8 s, not less: building and calling the next app must not outlast it on a loaded
+    machine, or an app still counted as mounted expires first.
+    """
+    oscar = module_stack.oscar
     gateway = auth_gateway_factory(
-        idp,
+        module_stack.idp,
         oscar__url=oscar.url,
         ui__max_mounted=2,
-        ui__idle_seconds=2,
+        ui__idle_seconds=8,
         ui__access_cache_seconds=0,
     )
-    return Stack(idp=idp, oscar=oscar, gateway=gateway)
+    return Stack(idp=module_stack.idp, oscar=oscar, gateway=gateway)
 
 
 def test_lru_evicts_rebuilds_on_change_and_expires_idle_apps(small_lru_stack: Stack) -> None:
@@ -271,9 +303,9 @@ def test_lru_evicts_rebuilds_on_change_and_expires_idle_apps(small_lru_stack: St
 
 
 def test_flagging_writes_the_inputs_and_outputs_to_the_service_bucket(
-    request: pytest.FixtureRequest, idp: Any, auth_gateway_factory: Any
+    module_stack: Stack, auth_gateway_factory: Any
 ) -> None:
-    oscar = request.getfixturevalue("local_oscar_factory")(oidc_issuers=[idp.issuer])
+    oscar, idp = module_stack.oscar, module_stack.idp
     gateway = auth_gateway_factory(idp, oscar__url=oscar.url, ui__flagging=True)
     stack = Stack(idp=idp, oscar=oscar, gateway=gateway)
     with login(stack.gateway, stack.idp) as http:
@@ -293,7 +325,8 @@ def test_flagging_writes_the_inputs_and_outputs_to_the_service_bucket(
     assert "flagged/grayify/" in listing.text
 
 
-def test_classify_shows_the_scores_of_an_uploaded_image(stack: Stack) -> None:
+def test_classify_shows_the_scores_of_an_uploaded_image(module_stack: Stack) -> None:
+    stack = module_stack  # shared: this test counts no mounted apps
     with login(stack.gateway, stack.idp) as http:
         ui = f"{stack.gateway.url}/ui/classify"
         buffer = io.BytesIO()
