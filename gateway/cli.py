@@ -59,6 +59,13 @@ class _GatewayServer(uvicorn.Server):
         await super().shutdown(sockets)
 
 
+# Idle keep-alive connections stay open this long (uvicorn's default is 5 s).  Nginx
+# keeps its idle upstream connections 60 s (keepalive_timeout) and httpx pools 5 s: a
+# server closing first resets a connection a proxy or client has just sent on, and
+# Nginx does not retry a POST on another replica (a 502).  75 s outlasts both.
+KEEP_ALIVE_SECONDS = 75
+
+
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
 
@@ -78,6 +85,7 @@ def main(argv: list[str] | None = None) -> None:
         proxy_headers=True,
         forwarded_allow_ips=",".join(settings.trusted_proxies),
         timeout_graceful_shutdown=5,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
         log_level=settings.log_level.lower(),
         # JSON lines with the request id; the gateway writes its own access line.
         log_config=logging_config(settings.log_level),

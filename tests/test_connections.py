@@ -1,11 +1,14 @@
-"""oscar-local's connections: Nagle off, idle keep-alive connections kept past clients' pools."""
+"""oscar-local's and the gateway's connections: Nagle off; idle keep-alive connections are
+kept longer than the pools of their clients (httpx: 5 s, Nginx's upstream: 60 s) keep them."""
 
 from __future__ import annotations
 
 import asyncio
 import socket
 import time
+from collections.abc import Callable
 
+from devstack.gateway import GatewayProcess
 from devstack.oscar import LocalOscar
 from oscar_local.cli import listening_socket
 
@@ -38,22 +41,30 @@ def test_accepted_connections_have_tcp_nodelay() -> None:
     assert asyncio.run(_accepted_nodelay(listening_socket("127.0.0.1", 0))) == 1
 
 
-def test_an_idle_keep_alive_connection_outlives_clients_pools(local_oscar: LocalOscar) -> None:
-    # httpx pools (the gateway's) drop a connection idle for 5 s; a server closing idle
-    # ones at the same 5 s resets some just as a client sends on them.
-    port = int(local_oscar.url.rsplit(":", 1)[1])
+def _idle_then_again(url: str, path: str, body: bytes) -> None:
+    """``GET path`` twice on one connection, 6 s apart: both answered (body ends ``body``).
+
+    A server that closes idle connections after 5 s (uvicorn's default) resets some
+    just as a client, whose pool kept them as long, sends on them.
+    """
+    port = int(url.rsplit(":", 1)[1])
     with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
-        assert _health(conn).startswith(b"HTTP/1.1 200")
-        time.sleep(6)
-        assert _health(conn).startswith(b"HTTP/1.1 200")
+        for pause in (6, 0):
+            conn.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+            answer = b""
+            while not answer.endswith(body):
+                chunk = conn.recv(4096)
+                assert chunk, f"{url} closed the connection"
+                answer += chunk
+            assert answer.startswith(b"HTTP/1.1 200")
+            time.sleep(pause)
 
 
-def _health(conn: socket.socket) -> bytes:
-    """``GET /health`` on an open connection: the whole answer (its body is ``Ok``)."""
-    conn.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-    answer = b""
-    while not answer.endswith(b"Ok"):
-        chunk = conn.recv(4096)
-        assert chunk, "oscar-local closed the connection"
-        answer += chunk
-    return answer
+def test_oscar_local_keeps_an_idle_connection_open(local_oscar: LocalOscar) -> None:
+    _idle_then_again(local_oscar.url, "/health", b"Ok")
+
+
+def test_the_gateway_keeps_an_idle_connection_open(
+    gateway_factory: Callable[..., GatewayProcess],
+) -> None:
+    _idle_then_again(gateway_factory().url, "/healthz", b"}")
