@@ -93,7 +93,7 @@ STANDALONE = """
 import json, sys, anyio, httpx, uvicorn, gradio as gr
 from fastapi import FastAPI
 from core.identity import User
-from gateway.mounts import tune_queue
+from gateway.mounts.builder import tune_queue
 from oscar.client import OscarClient
 from core.settings import Settings
 from uis import registry
