@@ -204,6 +204,8 @@ def public_cowsay(
         oscar__url=oscar.url,
         embed__public_services=["cowsay"],
         embed__public_tokens={"cowsay": cowsay["token"]},
+        # Small, for the upload budget below (file fetches are not counted).
+        embed__public_per_ip_per_minute=2,
     )
     return Stack(idp=idp, oscar=oscar, gateway=gateway)
 
@@ -242,26 +244,8 @@ def test_result_files_are_served_only_by_the_app_that_made_them(public_cowsay: S
     assert host.status_code == 404 and "root:" not in host.text
 
 
-@pytest.fixture
-def stingy_public_cowsay(
-    idp: DevIdp,
-    local_oscar_factory: Callable[..., Any],
-    auth_gateway_factory: Callable[..., GatewayProcess],
-) -> Stack:
-    oscar = local_oscar_factory(oidc_issuers=[idp.issuer])
-    cowsay = httpx.get(f"{oscar.url}/system/services/cowsay", auth=oscar.admin_auth).json()
-    gateway = auth_gateway_factory(
-        idp,
-        oscar__url=oscar.url,
-        embed__public_services=["cowsay"],
-        embed__public_tokens={"cowsay": cowsay["token"]},
-        embed__public_per_ip_per_minute=2,
-    )
-    return Stack(idp=idp, oscar=oscar, gateway=gateway)
-
-
-def test_anonymous_uploads_share_the_per_ip_budget(stingy_public_cowsay: Stack) -> None:
-    upload = f"{stingy_public_cowsay.gateway.url}/ui/cowsay/gradio_api/upload"
+def test_anonymous_uploads_share_the_per_ip_budget(public_cowsay: Stack) -> None:
+    upload = f"{public_cowsay.gateway.url}/ui/cowsay/gradio_api/upload"
     answers = [
         httpx.post(upload, files={"files": ("n.txt", b"x", "text/plain")}, timeout=60)
         for _ in range(3)
