@@ -25,25 +25,25 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import io
-import json
-import os
-import pickle
-import signal
 import sys
 import tempfile
 import threading
 import time
-import tracemalloc
-from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from soakload import Tally, gradio_call, job, load, png, sync_run  # noqa: E402
+from soaktrace import (  # noqa: E402
+    print_growth,
+    snapshot,
+    trace_env,
+)
 
 from devstack.gateway import GatewayProcess, settings_env  # noqa: E402
 from devstack.idp import DevIdp, fetch_tokens  # noqa: E402
@@ -56,152 +56,12 @@ GOAL_MB_PER_1000 = 0.2
 SAMPLE_SECONDS = 5.0
 KINDS = ("runs", "jobs", "calls")
 
-# Loaded by the traced gateway (PYTHONPATH): SIGUSR1 writes a snapshot and object counts.
-SITECUSTOMIZE = """
-import gc, json, os, pickle, signal, tracemalloc
-from collections import Counter
-_dir = os.environ["SOAK_TRACE_DIR"]
-def _dump(signum, frame):
-    n = len([f for f in os.listdir(_dir) if f.startswith("types-")])
-    gc.collect()
-    if tracemalloc.is_tracing():
-        with open(os.path.join(_dir, f"snap-{n}.pickle"), "wb") as out:
-            pickle.dump(tracemalloc.take_snapshot(), out)
-    counts = dict(Counter(type(o).__qualname__ for o in gc.get_objects()))
-    counts["<traced bytes>"] = tracemalloc.get_traced_memory()[0]
-    counts.update(_malloc())
-    with open(os.path.join(_dir, f"types-{n}.json"), "w") as out:
-        json.dump(counts, out)
-    if not tracemalloc.is_tracing():
-        tracemalloc.start(25)  # from now on: what is still allocated at the next dump
-    open(os.path.join(_dir, f"done-{n}"), "w").close()
-def _malloc():
-    import ctypes
-    class Info(ctypes.Structure):
-        _fields_ = [(f, ctypes.c_size_t) for f in (
-            "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks",
-            "uordblks", "fordblks", "keepcost")]
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return {}
-    libc.mallinfo2.restype = Info
-    info = libc.mallinfo2()
-    return {"<malloc in use>": info.uordblks + info.hblkhd, "<malloc free>": info.fordblks}
-signal.signal(signal.SIGUSR1, _dump)
-"""
-
 
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return 0.0
-
-
-def png() -> bytes:
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    Image.new("RGB", (16, 16), (200, 30, 30)).save(buffer, "PNG")
-    return buffer.getvalue()
-
-
-@dataclass
-class Tally:
-    """Requests done and errors, by kind (shared by the load threads)."""
-
-    done: Counter[str] = field(default_factory=Counter)
-    errors: Counter[str] = field(default_factory=Counter)
-    last_error: dict[str, str] = field(default_factory=dict)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def ok(self, kind: str) -> None:
-        with self.lock:
-            self.done[kind] += 1
-
-    def failed(self, kind: str, why: str) -> None:
-        with self.lock:
-            self.errors[kind] += 1
-            self.last_error[kind] = why[:300]
-
-    def total(self) -> int:
-        with self.lock:
-            return sum(self.done.values())
-
-
-def expect(response: httpx.Response, *statuses: int) -> httpx.Response:
-    if response.status_code not in statuses:
-        raise RuntimeError(
-            f"{response.request.method} {response.url.path}: {response.status_code} "
-            f"{response.read()[:300]!r}"
-        )
-    return response
-
-
-def sync_run(http: httpx.Client, base: str) -> None:
-    r = http.post(f"{base}/api/v1/services/cowsay/run", content=b"moo", headers=_text())
-    if "(oo)" not in expect(r, 200).text:
-        raise RuntimeError("cowsay answered without the cow")
-
-
-def job(http: httpx.Client, base: str, image: bytes) -> None:
-    r = http.post(
-        f"{base}/api/v1/services/grayify/jobs?filename=soak.png",
-        content=image,
-        headers={"Content-Type": "image/png"},
-    )
-    url = expect(r, 202).json()["links"]["self"]
-    try:
-        _await_job(http, url)
-        if not expect(http.get(f"{url}/output"), 200).content.startswith(b"\x89PNG"):
-            raise RuntimeError("grayify's output is not a PNG")
-    finally:
-        expect(http.delete(url), 204)
-
-
-def _await_job(http: httpx.Client, url: str) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        status = expect(http.get(url), 200).json()["status"]
-        if status == "succeeded":
-            return
-        if status == "failed":
-            raise RuntimeError("the grayify job failed")
-        time.sleep(0.2)
-    raise RuntimeError("the grayify job did not finish in 60 s")
-
-
-def gradio_call(http: httpx.Client, base: str) -> None:
-    ui = f"{base}/ui/cowsay/gradio_api/call/cowsay"
-    event_id = expect(http.post(ui, json={"data": ["moo"]}), 200).json()["event_id"]
-    with http.stream("GET", f"{ui}/{event_id}") as r:
-        expect(r, 200)
-        for line in r.iter_lines():
-            if line.startswith("event: complete"):
-                return
-            if line.startswith("event: error"):
-                raise RuntimeError("the Gradio call ended in an error event")
-    raise RuntimeError("the Gradio stream ended without a result")
-
-
-def _text() -> dict[str, str]:
-    return {"Content-Type": "text/plain"}
-
-
-def load(
-    kind: str, step: Callable[[httpx.Client], None], token: str, tally: Tally, stop: threading.Event
-) -> None:
-    """One client doing ``step`` back to back until ``stop``."""
-    with httpx.Client(headers={"Authorization": f"Bearer {token}"}, timeout=120) as http:
-        while not stop.is_set():
-            try:
-                step(http)
-            except Exception as exc:  # counted and shown: the soak goes on
-                tally.failed(kind, f"{type(exc).__name__}: {exc}")
-                time.sleep(0.5)
-            else:
-                tally.ok(kind)
 
 
 @dataclass
@@ -246,7 +106,7 @@ def stack(args: argparse.Namespace, work: Path) -> Iterator[Stack]:
             "limits__invocations_per_minute": 1_000_000,
             **idp.gateway_settings(),
         }
-        env = _trace_env(args.trace)
+        env = trace_env(args.trace)
         if args.replicas > 1:
             redis = es.enter_context(RedisServer())
             ports = [free_port() for _ in range(args.replicas)]
@@ -269,48 +129,6 @@ def stack(args: argparse.Namespace, work: Path) -> Iterator[Stack]:
         base = nginx.url if args.replicas > 1 else gateways[0].url
         pids = [g.pid for g in gateways]
         yield Stack(base, pids, fetch_tokens(idp, user="alice")["access_token"])
-
-
-def _trace_env(trace: Path | None) -> dict[str, str]:
-    if trace is None:
-        return {}
-    trace.mkdir(parents=True, exist_ok=True)
-    hook = Path(tempfile.mkdtemp(prefix="soak-trace-"))
-    (hook / "sitecustomize.py").write_text(SITECUSTOMIZE)
-    path = os.pathsep.join(p for p in [str(hook), os.environ.get("PYTHONPATH", "")] if p)
-    return {"PYTHONPATH": path, "SOAK_TRACE_DIR": str(trace.resolve())}
-
-
-def snapshot(pid: int, trace: Path, n: int) -> None:
-    """Ask the traced gateway for snapshot ``n`` and wait until it is written."""
-    os.kill(pid, signal.SIGUSR1)
-    deadline = time.monotonic() + 300
-    while not (trace / f"done-{n}").exists() and time.monotonic() < deadline:
-        time.sleep(0.5)
-
-
-def print_growth(trace: Path, top: int = 25) -> None:
-    with (trace / "snap-1.pickle").open("rb") as b:
-        last: tracemalloc.Snapshot = pickle.load(b)  # our own file
-    skip = [tracemalloc.Filter(False, tracemalloc.__file__)]
-    stats = last.filter_traces(skip).statistics("traceback")
-    total = sum(s.size for s in stats)
-    print(f"\ntracemalloc: {total / 2**20:.1f} MiB allocated after the warm-up and still live;")
-    print(f"top {top} (size, blocks, where; most recent call first)")
-    for stat in stats[:top]:
-        print(f"  {stat.size / 1024:9.1f} KiB {stat.count:7d}")
-        for line in stat.traceback.format(limit=8, most_recent_first=True)[::2]:
-            print(f"      {line.strip()}")
-    before = json.loads((trace / "types-0.json").read_text())
-    after = json.loads((trace / "types-1.json").read_text())
-    for key in ("<traced bytes>", "<malloc in use>", "<malloc free>"):
-        if key in after:
-            print(f"{key[1:-1]}: {before.get(key, 0) / 2**20:.1f} -> {after[key] / 2**20:.1f} MiB")
-            before.pop(key, None), after.pop(key)
-    grown = sorted(((after[k] - before.get(k, 0), k) for k in after), reverse=True)[:top]
-    print("\nlive objects tracked by gc: largest growths by type")
-    for diff, name in grown:
-        print(f"  {diff:+8d} {name} ({after[name]})")
 
 
 def prime(st: Stack, image: bytes) -> None:
