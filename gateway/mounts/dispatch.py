@@ -40,6 +40,7 @@ from gateway.mounts.builder import Builder, Mounted
 from gateway.mounts.files import admit_files
 from gateway.mounts.limits import admit_limits
 from gateway.mounts.pool import Pool
+from oscar.client import OscarClient
 from oscar.models import Service
 from oscar.names import is_service_name
 from uis.handlers import USER_STATE_KEY, ServiceContext
@@ -62,12 +63,13 @@ class UIMounts:
 
     @asynccontextmanager
     async def running(
-        self, *, oscar: object, metrics: Metrics, context: Callable[[Service], ServiceContext]
+        self,
+        *,
+        oscar: OscarClient,
+        metrics: Metrics,
+        context: Callable[[Service], ServiceContext],
     ) -> AsyncIterator[UIMounts]:
         """Serve UIs with these collaborators until the gateway stops; close every app then."""
-        from oscar.client import OscarClient
-
-        assert isinstance(oscar, OscarClient)
         self.pool = Pool(self.settings, Builder(self.settings, context), metrics)
         self.access = AccessCache(self.settings, oscar, self.pool.drop)
         async with self.pool.running():
